@@ -1,0 +1,49 @@
+# Tally — `make run` serves it, `make test` proves it. Both set up what they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+
+# Tests run against the real PostgreSQL and Redis on loopback.
+TEST_ENV := DEBUG=false \
+	SECRET_KEY=tally-test-secret-key-not-for-production-use-0123456789 \
+	FIELD_ENCRYPTION_KEYS=SuGgUq0m0I3Hl5b3Vo8RpqAWu3WwbC3rGz1y8ZgjrKM= \
+	DATABASE_URL=$(or $(TEST_DATABASE_URL),postgres://postgres@127.0.0.1:5432/tally) \
+	REDIS_URL=$(or $(TEST_REDIS_URL),redis://127.0.0.1:6379/15) \
+	CELERY_BROKER_URL=$(or $(TEST_BROKER_URL),redis://127.0.0.1:6379/14) \
+	DELIVERY_ALLOW_PRIVATE_NETWORKS=true \
+	ALLOWED_HOSTS=localhost,127.0.0.1,testserver
+
+.PHONY: venv run test lint format bench services clean
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+venv: $(BIN)/.installed
+
+run: venv
+	PORT=$(PORT) scripts/run
+
+services:
+	scripts/ensure-services
+
+test: venv services
+	env $(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	env $(TEST_ENV) $(BIN)/mypy .
+
+format: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: venv services
+	env $(TEST_ENV) $(BIN)/python bench/intake.py
+
+clean:
+	rm -rf $(VENV) var staticfiles .pytest_cache .mypy_cache .ruff_cache .hypothesis

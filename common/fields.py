@@ -1,0 +1,52 @@
+"""Model fields shared by the apps."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from functools import lru_cache
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import models
+
+
+@lru_cache(maxsize=4)
+def _fernet(keys: tuple[str, ...], secret_key: str) -> MultiFernet:
+    if not keys:
+        # Development only (settings refuse this with DEBUG off): a key derived
+        # from SECRET_KEY, so `make run` needs no setup.
+        derived = base64.urlsafe_b64encode(hashlib.sha256(secret_key.encode()).digest())
+        return MultiFernet([Fernet(derived)])
+    try:
+        return MultiFernet([Fernet(key.encode()) for key in keys])
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"FIELD_ENCRYPTION_KEYS holds an invalid Fernet key: {exc}") from exc
+
+
+def fernet() -> MultiFernet:
+    """The configured cipher; the first key encrypts, every key decrypts."""
+    return _fernet(tuple(settings.FIELD_ENCRYPTION_KEYS), settings.SECRET_KEY)
+
+
+class EncryptedTextField(models.TextField):  # type: ignore[type-arg]
+    """Text encrypted at rest with Fernet; Python code sees plain text."""
+
+    def get_prep_value(self, value: Any) -> Any:
+        value = super().get_prep_value(value)
+        if value in (None, ""):
+            return value
+        return fernet().encrypt(str(value).encode()).decode()
+
+    def from_db_value(self, value: str | None, expression: Any, connection: Any) -> str | None:
+        if not value:
+            return value
+        try:
+            return fernet().decrypt(value.encode()).decode()
+        except InvalidToken as exc:
+            raise ImproperlyConfigured(
+                f"Cannot decrypt {self.model.__name__}.{self.name}: "
+                "FIELD_ENCRYPTION_KEYS does not hold the key it was written with."
+            ) from exc

@@ -1,0 +1,45 @@
+"""Recompute summaries from results; with --check, only report drift."""
+
+from __future__ import annotations
+
+import sys
+from argparse import ArgumentParser
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from common.terminal import ProgressBar
+from results.services import summaries_rebuild
+from webhooks.models import Source
+
+
+class Command(BaseCommand):
+    help = "Recompute every summary from results (set-based SQL). --check reports drift and exits 1 if any."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("--source", help="Only this source's summaries (slug).")
+        parser.add_argument("--check", action="store_true", help="Report drift, change nothing.")
+        parser.add_argument("--batch-size", type=int, default=1000)
+
+    def handle(self, *args: Any, source: str | None, check: bool, batch_size: int, **options: Any) -> None:
+        source_id = None
+        if source is not None:
+            found = Source.objects.filter(slug=source).first()
+            if found is None:
+                raise CommandError(f"No source {source!r}.")
+            source_id = found.pk
+        if batch_size < 1:
+            raise CommandError("--batch-size must be at least 1.")
+        bar = ProgressBar("checking" if check else "rebuilding", stream=sys.stderr)
+        report = summaries_rebuild(source_id=source_id, check=check, batch_size=batch_size, on_progress=bar.update)
+        bar.close()
+        for sample in report.samples or []:
+            self.stdout.write(sample)
+        if check:
+            drift = report.drifted + report.missing
+            self.stdout.write(f"checked: {report.checked}  drifted: {report.drifted}  missing: {report.missing}")
+            if drift:
+                raise CommandError(f"{drift} summaries differ from their results; run without --check to fix.")
+            self.stdout.write("no drift")
+        else:
+            self.stdout.write(f"checked: {report.checked}  fixed: {report.fixed}  created: {report.missing}")

@@ -1,0 +1,27 @@
+"""Reads of results and summaries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import QuerySet
+
+from results.models import Summary
+
+
+def summary_list(
+    *, source: str | None = None, user_id: str | None = None, updated_since: datetime | None = None
+) -> QuerySet[Summary]:
+    """Live summaries (erased users left out), filtered."""
+    qs = Summary.objects.select_related("source").filter(deleted_at__isnull=True)
+    if source:
+        qs = qs.filter(source__slug=source)
+    if user_id:
+        qs = qs.filter(user_id=user_id)
+    if updated_since is not None:
+        qs = qs.filter(updated_at__gte=updated_since)
+    return qs
+
+
+def summary_get(*, source: str, user_id: str) -> Summary | None:
+    return summary_list(source=source, user_id=user_id).first()

@@ -1,0 +1,58 @@
+"""Shared pytest fixtures for Tally's tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+from django.test.client import Client as DjangoClient
+
+from config.celery_app import app as celery_app
+from tests.factories import TOKEN, dumps, make_source
+from webhooks.models import Source
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache() -> None:
+    cache.clear()
+
+
+@pytest.fixture
+def client() -> DjangoClient:
+    return Client()
+
+
+@pytest.fixture
+def source(db: None) -> Source:
+    return make_source()
+
+
+@pytest.fixture
+def post_webhook(client: DjangoClient) -> Callable[..., Any]:
+    """POST a body to a source's webhook URL with its token (override headers as needed)."""
+
+    def post(source: Source, body: Any, *, token: str | None = TOKEN, raw: bytes | None = None, **extra: Any) -> Any:
+        headers: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+        headers.update(extra)
+        content_type = headers.pop("content_type", "application/json")
+        return client.post(
+            f"/api/v1/webhooks/{source.slug}/",
+            data=raw if raw is not None else dumps(body),
+            content_type=content_type,
+            **headers,
+        )
+
+    return post
+
+
+@pytest.fixture
+def eager_tasks() -> Iterator[None]:
+    """Run Celery tasks inline, for tests about what a task does rather than how it is queued."""
+    celery_app.conf.task_always_eager = True
+    try:
+        yield
+    finally:
+        celery_app.conf.task_always_eager = False

@@ -1,0 +1,129 @@
+"""Sources that send webhooks, the events they sent, and per-day intake counters."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from common.fields import EncryptedTextField
+
+
+class Source(models.Model):
+    """A platform posting webhooks to /api/v1/webhooks/<slug>/."""
+
+    class Kind(models.TextChoices):
+        NATIVE = "native", "Native"
+        PYBOSSA = "pybossa", "PYBOSSA"
+
+    class AuthMode(models.TextChoices):
+        STANDARD = "standard", "Standard Webhooks signature"
+        TOKEN = "token", "Bearer token or ?token="
+        NONE = "none", "None (IP allow-list only)"
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200, blank=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.NATIVE)
+    auth_mode = models.CharField(max_length=16, choices=AuthMode.choices, default=AuthMode.STANDARD)
+    secret = EncryptedTextField(blank=True, help_text="whsec_… signing secret (standard auth).")
+    previous_secret = EncryptedTextField(
+        blank=True, help_text="Still accepted while the platform moves to the new secret."
+    )
+    token = EncryptedTextField(blank=True, help_text="Shared token (token auth).")
+    active = models.BooleanField(default=True, help_text="Inactive sources answer 404.")
+    paused = models.BooleanField(default=False, help_text="Paused sources store webhooks and apply them when resumed.")
+    allowed_ips = models.JSONField(default=list, blank=True, help_text="CIDR list; empty allows all.")
+    denied_ips = models.JSONField(default=list, blank=True, help_text="CIDR list.")
+    rate_limit_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    pass_ratio = models.DecimalField(
+        max_digits=4,
+        decimal_places=3,
+        default=Decimal("0.5"),
+        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(1))],
+        help_text="score/max_score at or above which a result passes when `passed` is absent.",
+    )
+    pybossa_url = models.URLField(blank=True)
+    pybossa_api_key = EncryptedTextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(pass_ratio__gte=0) & Q(pass_ratio__lte=1), name="source_pass_ratio_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(rate_limit_per_minute__isnull=True) | Q(rate_limit_per_minute__gt=0),
+                name="source_rate_limit_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Event(models.Model):
+    """One received webhook, kept raw with its outcome."""
+
+    class Status(models.TextChoices):
+        ACCEPTED = "accepted", "Accepted"
+        IGNORED = "ignored", "Ignored (unknown type)"
+        PAUSED = "paused", "Waiting (source paused)"
+        REJECTED = "rejected", "Rejected"
+
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="events")
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    type = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_detail = models.JSONField(null=True, blank=True)
+    body = models.TextField(blank=True, help_text="Raw body; truncated for rejected ones, pruned when old.")
+    received_at = models.DateTimeField()
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            # Rejected requests do not take the key: the platform may fix the
+            # payload and send it again under the same id.
+            models.UniqueConstraint(
+                fields=["source", "idempotency_key"],
+                condition=~Q(status="rejected"),
+                name="event_unique_key_per_source",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="rejected") | ~Q(idempotency_key=""),
+                name="event_key_unless_rejected",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["source", "received_at"]),
+            models.Index(fields=["status", "received_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_id}:{self.idempotency_key or self.pk}"
+
+
+class IntakeCounter(models.Model):
+    """How many requests one source sent on one day, by outcome.
+
+    Outcomes: accepted, duplicate, ignored, paused, and rejected:<error code>.
+    """
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="counters")
+    day = models.DateField()
+    outcome = models.CharField(max_length=64)
+    count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-day", "source", "outcome"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "day", "outcome"], name="intake_counter_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_id} {self.day} {self.outcome}: {self.count}"

@@ -1,0 +1,29 @@
+"""Intake's background work."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from webhooks.models import Event
+from webhooks.services import paused_events_process
+
+
+@shared_task(acks_late=True)
+def process_paused_events(source_id: int) -> int:
+    return paused_events_process(source_id=source_id)
+
+
+@shared_task
+def prune_event_payloads() -> int:
+    """Blank the raw bodies of events older than EVENT_RETENTION_DAYS; the rows stay."""
+    cutoff = timezone.now() - timedelta(days=settings.EVENT_RETENTION_DAYS)
+    return (
+        Event.objects.filter(received_at__lt=cutoff)
+        .exclude(body="")
+        .exclude(status=Event.Status.PAUSED)
+        .update(body="")
+    )
