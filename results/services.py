@@ -114,8 +114,8 @@ ON CONFLICT (source_id, user_id) DO UPDATE SET
     user_email = CASE WHEN excluded.user_email <> '' THEN excluded.user_email ELSE s.user_email END,
     user_name = CASE WHEN excluded.user_name <> '' THEN excluded.user_name ELSE s.user_name END,
     organization = CASE WHEN excluded.organization <> '' THEN excluded.organization ELSE s.organization END
-RETURNING s.*
-"""
+RETURNING {}
+""".format(", ".join(f.column for f in Summary._meta.concrete_fields))
 
 
 def _summary_lock(*, source_id: int, user: UserRef, organization: str = "") -> Summary:
