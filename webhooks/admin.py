@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
@@ -20,6 +21,7 @@ class SourceAdmin(admin.ModelAdmin[Source]):
     search_fields = ["slug", "name"]
     readonly_fields = ["created_at", "updated_at"]
     actions = ["pause", "resume"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     @admin.action(description="Pause: store webhooks, apply them later")
     def pause(self, request: HttpRequest, queryset: QuerySet[Source]) -> None:
