@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from django.db import DatabaseError
+from django.http import HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -13,6 +16,9 @@ class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "Request body is too large."
     default_code = "payload_too_large"
+
+
+logger = logging.getLogger(__name__)
 
 
 class ServiceUnavailable(exceptions.APIException):
@@ -30,6 +36,13 @@ def error_code(exc: exceptions.APIException) -> str:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, DatabaseError):
+        # The transaction was rolled back: nothing is half-stored, and the
+        # caller may simply try again.
+        logger.exception("database error", extra={"view": type(context.get("view")).__name__})
+        exc = ServiceUnavailable(
+            "Tally could not reach its database; nothing was stored. Try again.", code="database_error"
+        )
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -44,3 +57,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         detail = response.data.get("detail", "")
     response.data = {"error": code, "detail": detail}
     return response
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    """Unexpected errors answer in the API's error shape, never an HTML page."""
+    detail = "An unexpected error occurred; it has been logged."
+    return JsonResponse({"error": "server_error", "detail": detail}, status=500)

@@ -192,6 +192,7 @@ CELERY_TASK_SOFT_TIME_LIMIT = 540
 CELERY_TASK_ALWAYS_EAGER: bool = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "prune-event-payloads": {"task": "webhooks.tasks.prune_event_payloads", "schedule": 3600.0},
+    "process-waiting-events": {"task": "webhooks.tasks.process_waiting_events", "schedule": 60.0},
 }
 
 LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO")

@@ -324,7 +324,7 @@ UPDATE results_summary AS t SET
 FROM fresh WHERE fresh.summary_id = t.id AND """
     + _DRIFT
     + """
-RETURNING t.id, t.source_id, t.user_id, t.version"""
+RETURNING id, source_id, user_id, version"""
 )
 
 _MISSING_SQL = """

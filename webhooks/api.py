@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.errors import PayloadTooLarge, ServiceUnavailable, error_code
+from common.errors import PayloadTooLarge
 from webhooks.adapters import PayloadInvalid
 from webhooks.authentication import SourceAuthentication
 from webhooks.guards import SourceIpPermission, SourceRateThrottle
@@ -74,11 +74,6 @@ class WebhookView(APIView):
         except PayloadInvalid as exc:
             self._reject(body, header_id, "validation_error", exc.detail)
             raise exceptions.ValidationError(exc.detail) from None
-        except DatabaseError:
-            logger.exception("database error during intake", extra={"source": self.source.slug})
-            raise ServiceUnavailable(
-                "Tally could not store the event; nothing was applied. Send it again.", code="database_error"
-            ) from None
         self.outcome = result.status
         code = status.HTTP_200_OK if result.status == "duplicate" else status.HTTP_202_ACCEPTED
         return Response({"event_id": str(result.event_id), "status": result.status}, status=code)
@@ -90,13 +85,10 @@ class WebhookView(APIView):
         except DatabaseError:
             logger.exception("could not record a rejected webhook", extra={"source": self.source.slug})
 
-    def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, exceptions.APIException):
-            self.outcome = "rejected:" + error_code(exc)
-        return super().handle_exception(exc)
-
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
         response = super().finalize_response(request, response, *args, **kwargs)
+        if response.status_code >= 400 and isinstance(response.data, dict) and "error" in response.data:
+            self.outcome = f"rejected:{response.data['error']}"
         if self.source is not None and self.outcome is not None and request.method == "POST":
             try:
                 intake_count(source_id=self.source.pk, outcome=self.outcome)

@@ -18,6 +18,21 @@ def process_paused_events(source_id: int) -> int:
 
 
 @shared_task
+def process_waiting_events() -> int:
+    """Apply events still waiting for sources that are no longer paused.
+
+    A webhook that read its source as paused just before a resume is stored
+    after the resume's own task ran; this periodic pass picks it up.
+    """
+    waiting = (
+        Event.objects.filter(status=Event.Status.PAUSED, source__paused=False)
+        .values_list("source_id", flat=True)
+        .distinct()
+    )
+    return sum(paused_events_process(source_id=source_id) for source_id in waiting)
+
+
+@shared_task
 def prune_event_payloads() -> int:
     """Blank the raw bodies of events older than EVENT_RETENTION_DAYS; the rows stay."""
     cutoff = timezone.now() - timedelta(days=settings.EVENT_RETENTION_DAYS)

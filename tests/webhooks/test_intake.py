@@ -319,3 +319,20 @@ def test_counters_are_per_day(source, post_webhook):
     post_webhook(source, completed())
 
     assert IntakeCounter.objects.get(source=source).day == timezone.now().date()
+
+
+def test_database_failure_mid_transaction_is_503_and_stores_nothing(source, post_webhook):
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE results_result RENAME TO results_result_away")
+    try:
+        response = post_webhook(source, completed(event_id="evt_db"))
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE results_result_away RENAME TO results_result")
+
+    assert response.status_code == 503
+    assert response.json()["error"] == "database_error"
+    assert not Event.objects.exists(), "the event insert was rolled back with the rest"
+    assert not Summary.objects.exists()
+    assert counters(source) == {"rejected:database_error": 1}
+    assert post_webhook(source, completed(event_id="evt_db")).status_code == 202, "a retry goes through"

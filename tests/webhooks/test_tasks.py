@@ -7,9 +7,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from results.models import Summary
 from tests.factories import completed
-from webhooks.models import Event
-from webhooks.tasks import prune_event_payloads
+from webhooks.models import Event, Source
+from webhooks.services import source_pause
+from webhooks.tasks import process_waiting_events, prune_event_payloads
 
 pytestmark = pytest.mark.django_db
 
@@ -26,3 +28,15 @@ def test_prune_blanks_only_bodies_older_than_the_retention(source, post_webhook,
     assert bodies["old"] == ""
     assert '"new"' in bodies["new"]
     assert Event.objects.count() == 2
+
+
+def test_events_left_waiting_after_a_resume_are_applied_by_the_periodic_pass(source, post_webhook):
+    source_pause(source=source)
+    post_webhook(source, completed())
+    # The resume's own task already ran; this event raced it.
+    Source.objects.filter(pk=source.pk).update(paused=False)
+
+    assert process_waiting_events() == 1
+    assert Event.objects.get().status == "accepted"
+    assert Summary.objects.get(source=source).units_completed == 1
+    assert process_waiting_events() == 0
