@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from functools import lru_cache
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django import forms
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import models
 
 
@@ -50,3 +52,28 @@ class EncryptedTextField(models.TextField):  # type: ignore[type-arg]
                 f"Cannot decrypt {self.model.__name__}.{self.name}: "
                 "FIELD_ENCRYPTION_KEYS does not hold the key it was written with."
             ) from exc
+
+
+class EncryptedJSONField(EncryptedTextField):
+    """A JSON value encrypted at rest (for example HTTP headers holding credentials)."""
+
+    def get_prep_value(self, value: Any) -> Any:
+        return super().get_prep_value(None if value is None else json.dumps(value))
+
+    def from_db_value(self, value: str | None, expression: Any, connection: Any) -> Any:
+        text = super().from_db_value(value, expression, connection)
+        return json.loads(text) if text else {}
+
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return json.loads(value) if value else {}
+            except ValueError as exc:
+                raise ValidationError("Enter valid JSON.") from exc
+        return value
+
+    def value_to_string(self, obj: models.Model) -> str:
+        return json.dumps(self.value_from_object(obj))
+
+    def formfield(self, form_class: Any = None, choices_form_class: Any = None, **kwargs: Any) -> Any:
+        return models.Field.formfield(self, form_class=form_class or forms.JSONField, **kwargs)

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "accounts",
     "webhooks",
     "results",
+    "deliveries",
 ]
 
 MIDDLEWARE = [
@@ -148,7 +149,21 @@ WEBHOOK_REJECTED_BODY_KEEP_BYTES: int = env.int("WEBHOOK_REJECTED_BODY_KEEP_BYTE
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(WEBHOOK_MAX_BODY_BYTES + 1, 2621440)
 EVENT_RETENTION_DAYS: int = env.int("EVENT_RETENTION_DAYS", default=90)
 
+# Deliveries.
 DELIVERY_ALLOW_PRIVATE_NETWORKS: bool = env.bool("DELIVERY_ALLOW_PRIVATE_NETWORKS", default=DEBUG)
+# Seconds after each failed attempt (±20 % jitter); the last value repeats.
+DELIVERY_RETRY_SCHEDULE: list[int] = env.list(
+    "DELIVERY_RETRY_SCHEDULE", cast=int, default=[5, 15, 30, 60, 300, 1800, 7200, 21600, 43200]
+)
+# How long a claimed delivery stays a worker's; must exceed the longest push
+# (timeout_seconds is at most 60).
+DELIVERY_LEASE_SECONDS: int = env.int("DELIVERY_LEASE_SECONDS", default=120)
+DELIVERY_SWEEP_SECONDS: float = env.float("DELIVERY_SWEEP_SECONDS", default=5.0)
+# Pushes one task sends at once (and so claims at once).
+DELIVERY_CONCURRENCY: int = env.int("DELIVERY_CONCURRENCY", default=16)
+# A delivery task stops claiming after this long and leaves the rest to the next wake-up.
+DELIVERY_TASK_MAX_SECONDS: int = env.int("DELIVERY_TASK_MAX_SECONDS", default=50)
+DESTINATION_DISABLE_AFTER_HOURS: int = env.int("DESTINATION_DISABLE_AFTER_HOURS", default=120)
 
 _RENDERERS = ["rest_framework.renderers.JSONRenderer"]
 if DEBUG:
@@ -193,6 +208,7 @@ CELERY_TASK_ALWAYS_EAGER: bool = env.bool("CELERY_TASK_ALWAYS_EAGER", default=Fa
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "prune-event-payloads": {"task": "webhooks.tasks.prune_event_payloads", "schedule": 3600.0},
     "process-waiting-events": {"task": "webhooks.tasks.process_waiting_events", "schedule": 60.0},
+    "sweep-deliveries": {"task": "deliveries.tasks.sweep_deliveries", "schedule": DELIVERY_SWEEP_SECONDS},
 }
 
 LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO")

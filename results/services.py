@@ -17,6 +17,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from deliveries.services import deliveries_enqueue
 from results.models import Result, Summary
 
 ZERO = Decimal("0.00")
@@ -76,12 +77,9 @@ class Totals:
 
 @dataclass(frozen=True)
 class SummaryChange:
-    """A summary that moved to a new version in the current transaction."""
+    """A summary that moved to a new version in the current transaction (as it now is)."""
 
-    summary_id: int
-    source_id: int
-    user_id: str
-    version: int
+    summary: Summary
     deleted: bool = False
 
 
@@ -142,20 +140,24 @@ def _summary_apply(
     reactivated = summary.deleted_at is not None
     if after == before and first == summary.first_activity_at and last == summary.last_activity_at and not reactivated:
         return None
-    version = summary.version + 1
-    Summary.objects.filter(pk=summary.pk).update(
-        units_completed=after.units_completed,
-        units_passed=after.units_passed,
-        score_total=after.score_total,
-        max_score_total=after.max_score_total,
-        percent=after.percent,
-        first_activity_at=first,
-        last_activity_at=last,
-        version=version,
-        deleted_at=None,
-        updated_at=timezone.now(),
-    )
-    return SummaryChange(summary.pk, summary.source_id, summary.user_id, version)
+    values = {
+        "units_completed": after.units_completed,
+        "units_passed": after.units_passed,
+        "score_total": after.score_total,
+        "max_score_total": after.max_score_total,
+        "percent": after.percent,
+        "first_activity_at": first,
+        "last_activity_at": last,
+        "version": summary.version + 1,
+        "deleted_at": None,
+        "updated_at": timezone.now(),
+    }
+    Summary.objects.filter(pk=summary.pk).update(**values)
+    for name, value in values.items():
+        setattr(summary, name, value)
+    change = SummaryChange(summary)
+    deliveries_enqueue(summaries=[summary])
+    return change
 
 
 @transaction.atomic(savepoint=False)
@@ -247,24 +249,28 @@ def user_erase(*, source_id: int, user_id: str) -> SummaryChange | None:
     Result.objects.filter(source_id=source_id, user_id=user_id).delete()
     if summary is None:
         return None
-    version = summary.version + 1
     now = timezone.now()
-    Summary.objects.filter(pk=summary.pk).update(
-        user_email="",
-        user_name="",
-        organization="",
-        units_completed=0,
-        units_passed=0,
-        score_total=ZERO,
-        max_score_total=ZERO,
-        percent=ZERO,
-        first_activity_at=None,
-        last_activity_at=None,
-        version=version,
-        deleted_at=now,
-        updated_at=now,
-    )
-    return SummaryChange(summary.pk, source_id, user_id, version, deleted=True)
+    values = {
+        "user_email": "",
+        "user_name": "",
+        "organization": "",
+        "units_completed": 0,
+        "units_passed": 0,
+        "score_total": ZERO,
+        "max_score_total": ZERO,
+        "percent": ZERO,
+        "first_activity_at": None,
+        "last_activity_at": None,
+        "version": summary.version + 1,
+        "deleted_at": now,
+        "updated_at": now,
+    }
+    Summary.objects.filter(pk=summary.pk).update(**values)
+    for name, value in values.items():
+        setattr(summary, name, value)
+    change = SummaryChange(summary, deleted=True)
+    deliveries_enqueue(summaries=[summary])
+    return change
 
 
 # --- Rebuild -----------------------------------------------------------------
@@ -324,7 +330,7 @@ UPDATE results_summary AS t SET
 FROM fresh WHERE fresh.summary_id = t.id AND """
     + _DRIFT
     + """
-RETURNING id, source_id, user_id, version"""
+RETURNING id"""
 )
 
 _MISSING_SQL = """
@@ -342,7 +348,6 @@ class RebuildReport:
     missing: int = 0
     fixed: int = 0
     samples: list[str] = field(default_factory=list)
-    changes: list[SummaryChange] = field(default_factory=list)
 
 
 def summaries_rebuild(
@@ -390,14 +395,17 @@ def summaries_rebuild(
             with connection.cursor() as cursor:
                 cursor.execute((_CHECK_SQL if check else _FIX_SQL).format(source_filter=source_sql), params)
                 rows = cursor.fetchall()
+            if rows and not check:
+                fixed = Summary.objects.filter(pk__in=[row[0] for row in rows])
+                deliveries_enqueue(summaries=list(fixed))
         after = ids[-1]
         report.checked += len(ids)
         report.drifted += len(rows)
-        for row in rows[: max(0, 10 - len(report.samples))]:
-            report.samples.append(f"drift in summary {row[0]} ({row[1]}:{row[2]})")
-        if not check:
+        if check:
+            for row in rows[: max(0, 10 - len(report.samples))]:
+                report.samples.append(f"drift in summary {row[0]} ({row[1]}:{row[2]})")
+        else:
             report.fixed += len(rows)
-            report.changes.extend(SummaryChange(row[0], row[1], row[2], row[3]) for row in rows)
         if on_progress is not None:
             on_progress(report.checked, total)
     return report

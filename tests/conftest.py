@@ -12,7 +12,18 @@ from django.test.client import Client as DjangoClient
 
 from config.celery_app import app as celery_app
 from tests.factories import TOKEN, dumps, make_source
+from tests.servers import RedisServer
 from webhooks.models import Source
+
+
+@pytest.fixture(scope="session", autouse=True)
+def broker() -> Iterator[RedisServer]:
+    """The session's Celery broker: a Redis of its own, so a test can take it down and bring it back."""
+    server = RedisServer()
+    server.start()
+    celery_app.conf.broker_url = server.url  # type: ignore[misc]
+    yield server
+    server.stop()
 
 
 @pytest.fixture(autouse=True)

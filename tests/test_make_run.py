@@ -56,7 +56,7 @@ def test_make_run_serves_the_demo_source_and_the_readme_curl_example(tmp_path):
             try:
                 if requests.get(f"http://127.0.0.1:{port}/api/v1/webhooks/demo/", timeout=2).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:
                 pass
             time.sleep(0.5)
         else:

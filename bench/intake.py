@@ -1,0 +1,581 @@
+"""Intake benchmark: gunicorn + PostgreSQL on loopback, a closed-loop and an open-loop run.
+
+`make bench` runs it with the test environment. It recreates the database
+`tally_bench`, migrates it, creates a token source, starts gunicorn on a free
+127.0.0.1 port and posts distinct `test.completed` events:
+
+- closed loop: N keep-alive clients post as fast as the server answers;
+  reports accepted events/s and latency percentiles;
+- open loop: a fixed rate with scheduled send times; latency is measured from
+  the scheduled time, so a stalled server cannot hide its queue (no
+  coordinated omission).
+
+Every answer must be 202; anything else is an error, printed, and the exit
+status is 1. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import resource
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg2
+from psycopg2 import sql
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+# A native test.completed envelope; %-placeholders keep per-request cost low.
+BODY = (
+    '{"id": "evt_%(tag)s_%(n)d", "type": "test.completed", "occurred_at": "2026-11-22T%(at)s",'
+    ' "data": {"user": {"id": "u-%(user)d", "email": "u-%(user)d@example.com", "name": "User %(user)d"},'
+    ' "organization": "org-%(org)d",'
+    ' "test": {"id": "t-%(unit)d", "title": "Test %(unit)d", "course_id": "c-%(course)d"},'
+    ' "score": %(score)d, "max_score": 10, "passed": %(passed)s, "attempt": 1, "completed_at": "2026-11-22T%(at)s"}}'
+)
+
+
+# --- Setup ---------------------------------------------------------------------------------------
+
+
+def database_recreate(url: str, *, keep: bool) -> None:
+    """Drop and create the bench database (or only create it when missing, with `keep`)."""
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin = psycopg2.connect(urlunsplit(parts._replace(path="/postgres")))
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cursor:
+            if not keep:
+                cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+            if cursor.fetchone() is None:
+                cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    finally:
+        admin.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def server_env(args: argparse.Namespace, port: int) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        HOST=HOST,
+        PORT=str(port),
+        DEBUG="false",
+        DATABASE_URL=args.database_url,
+        REDIS_URL=args.redis_url,
+        CELERY_BROKER_URL=args.broker_url,
+        LOG_LEVEL="WARNING",
+        ALLOWED_HOSTS=HOST,
+        WEB_CONCURRENCY=str(args.workers),
+        GUNICORN_THREADS=str(args.threads),
+    )
+    # `make bench` passes the test keys; run by hand, throwaway ones will do.
+    env.setdefault("SECRET_KEY", secrets.token_urlsafe(48))
+    if not env.get("FIELD_ENCRYPTION_KEYS"):
+        from cryptography.fernet import Fernet
+
+        env["FIELD_ENCRYPTION_KEYS"] = Fernet.generate_key().decode()
+    return env
+
+
+def manage(env: dict[str, str], *argv: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "manage.py", *argv], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    )
+    return done.stdout
+
+
+def wait_healthy(server: subprocess.Popen[bytes], port: int, log: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            sys.exit(f"gunicorn exited with {server.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            conn = Connection(port, 2)
+            status, _ = conn.request(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            conn.close()
+            if status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    sys.exit(f"gunicorn did not answer /healthz within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+def server_stop(server: subprocess.Popen[bytes]) -> None:
+    if server.poll() is not None:
+        return
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)  # its own session: the master and its workers
+        server.wait()
+
+
+# --- HTTP client ---------------------------------------------------------------------------------
+
+
+class Closed(ConnectionError):
+    """The server closed the connection before a full response."""
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection over a raw socket; responses need a Content-Length."""
+
+    def __init__(self, port: int, timeout: float) -> None:
+        self.port = port
+        self.timeout = timeout
+        self.sock: socket.socket | None = None
+        self.buf = b""
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+        self.sock, self.buf = None, b""
+
+    def request(self, payload: bytes) -> tuple[int, bytes]:
+        reused = self.sock is not None
+        try:
+            return self._exchange(payload)
+        except (Closed, ConnectionResetError, BrokenPipeError):
+            self.close()
+            if not reused:
+                raise
+        # A kept-alive connection the server had just closed: resend once on a new one.
+        return self._exchange(payload)
+
+    def _exchange(self, payload: bytes) -> tuple[int, bytes]:
+        if self.sock is None:
+            self.sock = socket.create_connection((HOST, self.port), timeout=self.timeout)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.sendall(payload)
+        buf = self.buf
+        while (end := buf.find(b"\r\n\r\n")) < 0:
+            buf += self._recv()
+        head = buf[:end].lower()
+        start = head.find(b"\r\ncontent-length:")
+        if start < 0:
+            raise Closed("response without Content-Length")
+        line_end = head.find(b"\r\n", start + 2)
+        length = int(head[start + 17 : line_end if line_end >= 0 else None])
+        stop = end + 4 + length
+        while len(buf) < stop:
+            buf += self._recv()
+        self.buf = buf[stop:]
+        if b"\r\nconnection: close" in head:
+            self.close()
+        return int(head[9:12]), buf[end + 4 : stop]
+
+    def _recv(self) -> bytes:
+        assert self.sock is not None
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise Closed("connection closed by the server")
+        return chunk
+
+
+@dataclass
+class Target:
+    port: int
+    slug: str
+    token: str
+    tag: str
+    users: int
+    units: int
+    timeout: float
+
+    def request(self, n: int) -> bytes:
+        user, unit = n % self.users, (n // self.users) % self.units
+        second = n % 86400
+        body = (
+            BODY
+            % {
+                "tag": self.tag,
+                "n": n,
+                "user": user,
+                "org": user % 50,
+                "unit": unit,
+                "course": unit % 5,
+                "score": n % 11,
+                "passed": "true" if n % 11 >= 6 else "false",
+                "at": f"{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}Z",
+            }
+        ).encode()
+        head = (
+            f"POST /api/v1/webhooks/{self.slug}/ HTTP/1.1\r\nHost: {HOST}\r\n"
+            f"Authorization: Bearer {self.token}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        return head.encode() + body
+
+
+# --- Load ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Stats:
+    latencies: list[float] = field(default_factory=list)  # seconds, accepted requests only
+    lags: list[float] = field(default_factory=list)  # open loop: actual send minus scheduled time
+    errors: Counter[str] = field(default_factory=Counter)
+    elapsed: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)  # % of one core, by process group
+    known: dict[int, float] = field(default_factory=dict)  # percentiles given by wrk, seconds
+    known_accepted: int = 0
+
+    def merge(self, other: Stats) -> None:
+        self.latencies += other.latencies
+        self.lags += other.lags
+        self.errors.update(other.errors)
+
+    @property
+    def accepted(self) -> int:
+        return self.known_accepted or len(self.latencies)
+
+    @property
+    def rate(self) -> float:
+        return self.accepted / self.elapsed if self.elapsed else 0.0
+
+    def ms(self, p: int) -> float:
+        """The p-th latency percentile in milliseconds."""
+        return (self.known[p] if p in self.known else percentile(self.latencies, p)) * 1000
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+def send(target: Target, conn: Connection, n: int, stats: Stats, since: float) -> None:
+    """One POST; its latency counts from `since` (the send or the scheduled time)."""
+    try:
+        status, body = conn.request(target.request(n))
+    except OSError as exc:
+        conn.close()
+        stats.errors[f"{type(exc).__name__}: {exc}"] += 1
+        return
+    if status == 202:
+        stats.latencies.append(time.perf_counter() - since)
+    else:
+        stats.errors[f"HTTP {status}: {body[:200].decode(errors='replace')}"] += 1
+
+
+def run_threads(count: int, work: Callable[[Stats], None]) -> Stats:
+    parts = [Stats() for _ in range(count)]
+    threads = [threading.Thread(target=work, args=(part,)) for part in parts]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    total = Stats(elapsed=time.perf_counter() - start)
+    for part in parts:
+        total.merge(part)
+    return total
+
+
+def closed_loop(target: Target, numbers: itertools.count[int], clients: int, duration: float) -> Stats:
+    stop = time.perf_counter() + duration
+
+    def client(stats: Stats) -> None:
+        conn = Connection(target.port, target.timeout)
+        while (now := time.perf_counter()) < stop:
+            send(target, conn, next(numbers), stats, now)
+        conn.close()
+
+    return run_threads(clients, client)
+
+
+def open_loop(target: Target, numbers: itertools.count[int], rate: float, duration: float, conns: int) -> Stats:
+    total = int(rate * duration)
+    slots = itertools.count()
+    first = time.perf_counter() + 0.05
+
+    def client(stats: Stats) -> None:
+        conn = Connection(target.port, target.timeout)
+        while (i := next(slots)) < total:
+            scheduled = first + i / rate
+            if (wait := scheduled - time.perf_counter()) > 0:
+                time.sleep(wait)
+            stats.lags.append(time.perf_counter() - scheduled)
+            send(target, conn, next(numbers), stats, scheduled)
+        conn.close()
+
+    return run_threads(conns, client)
+
+
+WRK_SCRIPT = """
+local threads, counter = {}, 0
+local path, token, tag = "/api/v1/webhooks/%(slug)s/", "%(token)s", "%(tag)s"
+function setup(thread) table.insert(threads, thread); thread:set("tid", #threads) end
+function init(args) accepted, errors = 0, 0 end
+function request()
+  counter = counter + 1
+  local n = tid * 100000000 + counter
+  local user, unit, score = n %% %(users)d, math.floor(n / %(users)d) %% %(units)d, n %% 11
+  local at = os.date("!%%H:%%M:%%SZ", n %% 86400)
+  local body = string.format('{"id": "evt_%%s_wrk_%%d", "type": "test.completed", "occurred_at": "2026-11-22T%%s",'
+    .. ' "data": {"user": {"id": "u-%%d", "email": "u-%%d@example.com", "name": "User %%d"}, "organization": "org-%%d",'
+    .. ' "test": {"id": "t-%%d", "title": "Test %%d", "course_id": "c-%%d"}, "score": %%d, "max_score": 10,'
+    .. ' "passed": %%s, "attempt": 1, "completed_at": "2026-11-22T%%s"}}',
+    tag, n, at, user, user, user, user %% 50, unit, unit, unit %% 5, score, score >= 6 and "true" or "false", at)
+  return wrk.format("POST", path, {["Authorization"] = "Bearer " .. token,
+    ["Content-Type"] = "application/json"}, body)
+end
+function response(status, headers, body)
+  if status == 202 then accepted = accepted + 1 else
+    errors = errors + 1
+    if errors <= 3 then io.stderr:write("HTTP " .. status .. ": " .. string.sub(body, 1, 200) .. "\\n") end
+  end
+end
+function done(summary, latency, requests)
+  local acc, err = 0, 0
+  for _, t in ipairs(threads) do acc = acc + t:get("accepted"); err = err + t:get("errors") end
+  local e = summary.errors
+  io.write(string.format("BENCH %%d %%d %%d %%d %%d %%d\\n", acc, err + e.connect + e.read + e.write + e.timeout,
+    summary.duration, latency:percentile(50), latency:percentile(95), latency:percentile(99)))
+end
+"""
+
+
+def closed_loop_wrk(target: Target, clients: int, duration: float, workdir: Path) -> Stats:
+    """The closed loop driven by wrk (2 threads); latency percentiles come from wrk's histogram."""
+    script = workdir / "intake.lua"
+    script.write_text(WRK_SCRIPT % {**vars(target), "slug": target.slug})
+    command = ["wrk", "-t2", f"-c{clients}", f"-d{duration:.0f}s", "--timeout", f"{target.timeout:.0f}s", "-s"]
+    done = subprocess.run([*command, str(script), f"http://{HOST}:{target.port}"], capture_output=True, text=True)
+    line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH ")), None)
+    if line is None:
+        sys.exit(f"wrk failed:\n{done.stdout}\n{done.stderr}")
+    accepted, errors, micros, p50, p95, p99 = (int(x) for x in line.split()[1:])
+    known = {50: p50 / 1e6, 95: p95 / 1e6, 99: p99 / 1e6}
+    stats = Stats(elapsed=micros / 1e6, known=known, known_accepted=accepted)
+    if errors:
+        stats.errors[f"wrk: {done.stderr.strip()[:300]}"] = errors
+    return stats
+
+
+# --- CPU accounting ------------------------------------------------------------------------------
+
+
+def machine_busy() -> float:
+    """CPU seconds all cores have spent busy since boot."""
+    with open("/proc/stat") as fh:
+        fields = [int(x) for x in fh.readline().split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / TICKS
+
+
+@dataclass
+class CpuMeter:
+    """CPU time by process group: this load generator, gunicorn, PostgreSQL (bench database), Redis."""
+
+    server_pid: int
+    database: str
+
+    def sample(self) -> dict[str, float]:
+        own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        # Children: wrk, once it has exited (gunicorn is reaped only at the very end).
+        sample = {"load generator": own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime}
+        sample.update(gunicorn=0.0, postgres=0.0, redis=0.0)
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/stat") as fh:
+                    text = fh.read()
+                group = self._group(int(pid), text)
+            except (OSError, ValueError):
+                continue
+            if group:
+                rest = text[text.rindex(")") + 2 :].split()
+                sample[group] += (int(rest[11]) + int(rest[12])) / TICKS
+        sample["machine"] = machine_busy()
+        return sample
+
+    def _group(self, pid: int, stat: str) -> str | None:
+        comm, ppid = stat[stat.index("(") + 1 : stat.rindex(")")], int(stat[stat.rindex(")") + 2 :].split()[1])
+        if self.server_pid in (pid, ppid):
+            return "gunicorn"
+        if comm == "redis-server":
+            return "redis"
+        if comm != "postgres":
+            return None
+        with open(f"/proc/{pid}/cmdline") as fh:
+            title = fh.read()
+        # Client backends show their database and address; other databases' are someone else's load.
+        return "postgres" if "(" not in title or f" {self.database} " in title else None
+
+    def measure(self, run: Callable[[], Stats]) -> Stats:
+        before = self.sample()
+        stats = run()
+        after = self.sample()
+        used = {key: (after[key] - before[key]) / stats.elapsed * 100 for key in before}
+        used["other"] = used.pop("machine") - sum(used.values())
+        stats.cpu = used
+        return stats
+
+
+# --- Report --------------------------------------------------------------------------------------
+
+
+def report_row(name: str, stats: Stats) -> str:
+    p50, p95, p99 = (stats.ms(p) for p in (50, 95, 99))
+    errors = sum(stats.errors.values())
+    return f"{name:<24} {stats.accepted:>8} {stats.rate:>10.0f} {p50:>8.1f} {p95:>8.1f} {p99:>8.1f} {errors:>7}"
+
+
+def cpu_line(stats: Stats) -> str:
+    total = sum(stats.cpu.values())
+    shown = ", ".join(f"{key} {value:.0f}%" for key, value in stats.cpu.items())
+    return f"  CPU, % of one core: {shown}; total {total:.0f}% of {(os.cpu_count() or 1) * 100}%"
+
+
+def stored_events(url: str, slug: str) -> dict[str, int]:
+    conn = psycopg2.connect(url)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(
+                "SELECT e.status, count(*) FROM webhooks_event e JOIN webhooks_source s ON s.id = e.source_id"
+                " WHERE s.slug = %s GROUP BY e.status",
+                [slug],
+            )
+            return {status: count for status, count in cursor.fetchall()}
+    finally:
+        conn.close()
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add = parser.add_argument
+    add("--workers", type=int, default=2, help="gunicorn workers (WEB_CONCURRENCY); default 2")
+    add("--threads", type=int, default=4, help="threads per worker (GUNICORN_THREADS); default 4")
+    add("--clients", type=int, default=16, help="closed loop: concurrent keep-alive clients; default 16")
+    add("--duration", type=float, default=15, help="closed loop: seconds; default 15")
+    add("--rate", type=float, default=500, help="open loop: events/s; default 500 (0 skips the open loop)")
+    add("--open-duration", type=float, default=10, help="open loop: seconds; default 10")
+    add("--connections", type=int, default=32, help="open loop: connections (threads); default 32")
+    add("--warmup", type=float, default=3, help="seconds of closed-loop load before measuring; default 3")
+    add("--users", type=int, default=5000, help="distinct user ids in the events; default 5000")
+    add("--units", type=int, default=20, help="distinct units (tests) per user; default 20")
+    add("--timeout", type=float, default=30, help="socket timeout per request, seconds; default 30")
+    add("--wrk", action="store_true", help="drive the closed loop with wrk (apt-get install wrk) instead of Python")
+    add("--keep-db", action="store_true", help="reuse the bench database instead of recreating it")
+    add("--database-url", default=os.environ.get("BENCH_DATABASE_URL", f"postgres://postgres@{HOST}:5432/tally_bench"))
+    add("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"))
+    add("--broker-url", default=os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/12"))
+    args = parser.parse_args()
+    if args.wrk and shutil.which("wrk") is None:
+        parser.error("--wrk needs wrk on PATH (apt-get install -y wrk)")
+    return args
+
+
+def main() -> int:
+    args = parse_args()
+    sys.setswitchinterval(0.0005)  # many I/O-bound client threads: hand the GIL over promptly
+    command = " ".join(["env $(TEST_ENV) .venv/bin/python bench/intake.py", shlex.join(sys.argv[1:])]).strip()
+    print(f"intake benchmark: {command}")
+    started = time.perf_counter()
+    idle_check = machine_busy()
+    time.sleep(1)
+    background = (machine_busy() - idle_check) * 100
+    if background > 20:
+        print(f"WARNING: the machine was already {background:.0f}% busy (of one core) before the run")
+
+    database_recreate(args.database_url, keep=args.keep_db)
+    port = free_port()
+    env = server_env(args, port)
+    manage(env, "migrate", "--noinput")
+    tag = secrets.token_hex(4)
+    target = Target(port, f"bench-{tag}", secrets.token_urlsafe(24), tag, args.users, args.units, args.timeout)
+    manage(env, "create_source", target.slug, "--auth", "token", "--token", target.token)
+
+    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
+    server_cmd = [gunicorn, "config.wsgi", "-c", "config/gunicorn.py", "--access-logfile", "/dev/null"]
+    workdir = Path(tempfile.mkdtemp(prefix="tally-bench-"))
+    log = workdir / "gunicorn.log"
+    print(f"server: {shlex.join(server_cmd)} ({args.workers} workers x {args.threads} threads, port {port})")
+    with log.open("wb") as log_file:
+        server = subprocess.Popen(
+            server_cmd, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    numbers = itertools.count()
+    results: list[tuple[str, Stats]] = []
+    try:
+        wait_healthy(server, port, log)
+        warm = closed_loop(target, numbers, args.clients, args.warmup)
+        closed_name = f"closed {args.clients} clients" + (" wrk" if args.wrk else "")
+        meter = CpuMeter(server.pid, urlsplit(args.database_url).path.lstrip("/"))
+        if args.wrk:
+            closed = meter.measure(lambda: closed_loop_wrk(target, args.clients, args.duration, workdir))
+        else:
+            closed = meter.measure(lambda: closed_loop(target, numbers, args.clients, args.duration))
+        results.append((closed_name, closed))
+        if args.rate > 0:
+            time.sleep(1)
+            opened = meter.measure(lambda: open_loop(target, numbers, args.rate, args.open_duration, args.connections))
+            results.append((f"open {args.rate:.0f}/s", opened))
+    finally:
+        server_stop(server)
+    stored = stored_events(args.database_url, target.slug)
+
+    print()
+    print(f"{'run':<24} {'accepted':>8} {'events/s':>10} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    for name, stats in results:
+        print(report_row(name, stats))
+        print(cpu_line(stats))
+        if stats.lags:
+            lag = percentile(stats.lags, 99) * 1000
+            print(f"  open loop: {stats.accepted / stats.elapsed:.0f}/s achieved, send lag p99 {lag:.1f} ms")
+    errors = warm.errors.copy()
+    for _, stats in results:
+        errors.update(stats.errors)
+    for message, count in errors.most_common(10):
+        print(f"  error x{count}: {message}")
+    sent_ok = warm.accepted + sum(stats.accepted for _, stats in results)
+    print(f"  stored events: {stored} (client saw {sent_ok} x 202, warm-up included)")
+    consistent = stored.get("accepted", 0) == sent_ok and set(stored) <= {"accepted"}
+    if not consistent:
+        print("  MISMATCH: the server stored other events than the client saw accepted")
+    if errors or not consistent:
+        print(f"gunicorn log (tail):\n{log.read_text()[-3000:]}")
+
+    closed = results[0][1]
+    summary = (
+        f"SUMMARY: {closed.rate:.0f} accepted events/s closed-loop "
+        f"(p99 {closed.ms(99):.1f} ms, {args.workers}x{args.threads} gthread)"
+    )
+    if len(results) > 1:
+        opened = results[1][1]
+        summary += f"; p99 {opened.ms(99):.1f} ms at {args.rate:.0f}/s open-loop"
+    print(f"{summary}; {sum(errors.values())} errors; {time.perf_counter() - started:.0f} s total")
+    shutil.rmtree(workdir, ignore_errors=True)
+    return 0 if not errors and consistent else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

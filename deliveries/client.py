@@ -1,0 +1,79 @@
+"""The push client: signed POSTs over pooled keep-alive connections."""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from common.standard_webhooks import sign
+from deliveries.policy import AttemptOutcome, parse_retry_after
+from deliveries.ssrf import UnsafeDestination, url_check
+
+EXCERPT_BYTES = 2048
+CONNECT_TIMEOUT = 5.0
+USER_AGENT = "Tally-Webhooks/1"
+
+
+@lru_cache(maxsize=1)
+def session() -> requests.Session:
+    """One pooled session per process; threads share its connection pools."""
+    http = requests.Session()
+    adapter = HTTPAdapter(pool_connections=64, pool_maxsize=64, max_retries=0)
+    http.mount("http://", adapter)
+    http.mount("https://", adapter)
+    return http
+
+
+def signed_headers(*, secret: str, msg_id: str, body: bytes, extra: dict[str, str]) -> dict[str, str]:
+    timestamp = int(time.time())
+    return {
+        **extra,
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(secret, msg_id=msg_id, timestamp=timestamp, body=body),
+    }
+
+
+def push(*, url: str, secret: str, msg_id: str, body: bytes, headers: dict[str, str], timeout: float) -> AttemptOutcome:
+    """POST one signed body; never raises for anything the network or the receiver does."""
+    started = time.monotonic()
+
+    def elapsed() -> int:
+        return int((time.monotonic() - started) * 1000)
+
+    try:
+        url_check(url)
+    except UnsafeDestination as exc:
+        return AttemptOutcome(status_code=None, duration_ms=elapsed(), error=f"refused: {exc}")
+    try:
+        response = session().post(
+            url,
+            data=body,
+            headers=signed_headers(secret=secret, msg_id=msg_id, body=body, extra=headers),
+            timeout=(min(CONNECT_TIMEOUT, timeout), timeout),
+            allow_redirects=False,  # a redirect could lead past the network guard
+            stream=True,
+        )
+    except requests.Timeout:
+        return AttemptOutcome(status_code=None, duration_ms=elapsed(), error=f"timeout after {timeout:g} s")
+    except requests.ConnectionError as exc:
+        return AttemptOutcome(status_code=None, duration_ms=elapsed(), error=f"connection error: {exc}")
+    except requests.RequestException as exc:
+        return AttemptOutcome(status_code=None, duration_ms=elapsed(), error=f"request error: {exc}")
+    try:
+        raw = response.raw.read(EXCERPT_BYTES, decode_content=True) or b""
+    except (requests.RequestException, OSError) as exc:
+        raw = f"(could not read the response: {exc})".encode()
+    finally:
+        response.close()
+    return AttemptOutcome(
+        status_code=response.status_code,
+        duration_ms=elapsed(),
+        excerpt=raw.decode("utf-8", errors="replace").replace("\x00", ""),
+        retry_after=parse_retry_after(response.headers.get("Retry-After")),
+    )

@@ -1,0 +1,566 @@
+"""The outbox: enqueue in the data's transaction, claim atomically, push, record, retry.
+
+Guarantees (see docs/architecture.md):
+- a delivery row commits with the summary change it carries, so nothing is
+  lost when the broker or a worker is down: the broker only carries wake-ups,
+  and the sweeper finds due rows by itself;
+- at most one pending and one in-flight row per (destination, source, user),
+  enforced by partial unique indexes; a newer version replaces a pending row's
+  snapshot, so pushes for one user go out one at a time and in version order;
+- a claim is a lease: a worker that dies mid-push loses the row when the lease
+  expires, and a worker that outlives its lease cannot record over the next
+  owner (every write checks the claim token).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
+
+from common.standard_webhooks import generate_secret, is_valid_secret
+from deliveries import client
+from deliveries.models import Attempt, Delivery, Destination
+from deliveries.policy import AttemptOutcome, Verdict, retry_delay
+from deliveries.ssrf import UnsafeDestination, url_check
+from results.models import Result, Summary
+from webhooks.models import Source
+
+logger = logging.getLogger(__name__)
+
+FIRST_QUEUE = "deliveries"
+RETRY_QUEUE = "deliveries_retry"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+def _money(value: Any) -> str:
+    return f"{value:.2f}"
+
+
+# --- Enqueue ------------------------------------------------------------------
+
+
+def snapshot_build(summary: Summary, results: Iterable[Result]) -> dict[str, Any]:
+    """The push's `data` (less `source`, added at send time) for one summary version."""
+    if summary.deleted_at is not None:
+        return {"user": {"id": summary.user_id}, "version": summary.version}
+    return {
+        "user": {"id": summary.user_id, "email": summary.user_email, "name": summary.user_name},
+        "version": summary.version,
+        "summary": {
+            "units_completed": summary.units_completed,
+            "units_passed": summary.units_passed,
+            "score_total": _money(summary.score_total),
+            "max_score_total": _money(summary.max_score_total),
+            "percent": _money(summary.percent),
+            "first_activity_at": _iso(summary.first_activity_at),
+            "last_activity_at": _iso(summary.last_activity_at),
+        },
+        "results": [
+            {
+                "unit_id": r.unit_id,
+                "title": r.title,
+                "score": _money(r.score),
+                "max_score": _money(r.max_score),
+                "passed": r.passed,
+                "completed_at": _iso(r.completed_at),
+            }
+            for r in results
+        ],
+    }
+
+
+_ENQUEUE_SQL = """
+INSERT INTO deliveries_delivery AS d (
+    destination_id, source_id, user_id, kind, version, snapshot, snapshot_at, rerun, status, attempts,
+    next_attempt_at, claim, last_error, created_at, updated_at
+) VALUES {values}
+ON CONFLICT (destination_id, source_id, user_id) WHERE status = 'pending'
+DO UPDATE SET
+    kind = excluded.kind,
+    version = excluded.version,
+    snapshot = excluded.snapshot,
+    snapshot_at = excluded.snapshot_at,
+    rerun = d.rerun OR excluded.rerun,
+    updated_at = excluded.updated_at
+WHERE d.version <= excluded.version
+"""
+
+
+def _active_destinations(source_ids: set[int]) -> dict[int, list[int]]:
+    through = Destination.sources.through
+    pairs = through.objects.filter(source_id__in=source_ids, destination__active=True).values_list(
+        "source_id", "destination_id"
+    )
+    found: dict[int, list[int]] = defaultdict(list)
+    for source_id, destination_id in pairs:
+        found[source_id].append(destination_id)
+    return found
+
+
+def deliveries_enqueue(
+    *, summaries: Sequence[Summary], destination_ids: Sequence[int] | None = None, rerun: bool = False
+) -> int:
+    """Queue the given summaries for every active destination of their source (or the ones named).
+
+    Runs in the caller's transaction: the outbox row commits with the data.
+    """
+    if not summaries:
+        return 0
+    targets = _active_destinations({s.source_id for s in summaries})
+    if destination_ids is not None:
+        wanted = set(destination_ids)
+        targets = {src: [d for d in dests if d in wanted] for src, dests in targets.items()}
+    summaries = [s for s in summaries if targets.get(s.source_id)]
+    if not summaries:
+        return 0
+    results: dict[tuple[int, str], list[Result]] = defaultdict(list)
+    live = [s for s in summaries if s.deleted_at is None]
+    if live:
+        rows = Result.objects.filter(
+            source_id__in={s.source_id for s in live}, user_id__in={s.user_id for s in live}, counts=True
+        ).order_by("unit_id")
+        for result in rows:
+            results[(result.source_id, result.user_id)].append(result)
+    now = timezone.now()
+    json_placeholder = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
+    row_sql = f"(%s, %s, %s, %s, %s, {json_placeholder}, %s, %s, 'pending', 0, %s, '', '', %s, %s)"
+    values_sql: list[str] = []
+    params: list[Any] = []
+    for summary in summaries:
+        kind = Delivery.Kind.USER_DELETED if summary.deleted_at else Delivery.Kind.SUMMARY_UPDATED
+        snapshot = json.dumps(snapshot_build(summary, results[(summary.source_id, summary.user_id)]))
+        for destination_id in targets[summary.source_id]:
+            values_sql.append(row_sql)
+            params += [
+                destination_id,
+                summary.source_id,
+                summary.user_id,
+                kind,
+                summary.version,
+                snapshot,
+                summary.updated_at,
+                rerun,
+                now,
+                now,
+                now,
+            ]
+    with connection.cursor() as cursor:
+        cursor.execute(_ENQUEUE_SQL.format(values=", ".join(values_sql)), params)
+    transaction.on_commit(lambda: wake(FIRST_QUEUE))
+    return len(values_sql)
+
+
+def wake(queue: str) -> None:
+    """Ask a worker to look for due deliveries; best effort, the sweeper covers a lost wake-up.
+
+    Many commits in the same second share one wake-up.
+    """
+    from deliveries.tasks import deliver_due  # tasks import this module
+
+    try:
+        if not cache.add(f"deliveries:wake:{queue}", 1, timeout=1):
+            return
+        deliver_due.apply_async(kwargs={"retries": queue == RETRY_QUEUE}, queue=queue, retry=False)
+    except Exception:
+        # A broker (or cache) outage must not fail the request that committed
+        # the data; the row is safe and the sweeper will wake a worker.
+        logger.warning("could not wake delivery workers", extra={"queue": queue}, exc_info=True)
+
+
+# --- Claim, push, record ----------------------------------------------------
+
+
+def _in_flight_for_same_user() -> Exists:
+    return Exists(
+        Delivery.objects.filter(
+            destination_id=OuterRef("destination_id"),
+            source_id=OuterRef("source_id"),
+            user_id=OuterRef("user_id"),
+            status=Delivery.Status.IN_FLIGHT,
+        )
+    )
+
+
+def deliveries_claim(*, retries: bool, limit: int) -> list[Delivery]:
+    """Atomically take up to `limit` due deliveries (first attempts, or retries) under a lease."""
+    now = timezone.now()
+    token = secrets.token_hex(8)
+    with transaction.atomic():
+        due = (
+            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(
+                status=Delivery.Status.PENDING,
+                next_attempt_at__lte=now,
+                destination__active=True,
+                destination__disabled_at__isnull=True,
+            )
+            .filter(Q(attempts__gt=0) if retries else Q(attempts=0))
+            .exclude(_in_flight_for_same_user())
+            .order_by("next_attempt_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+        ids = list(due)
+        if not ids:
+            return []
+        Delivery.objects.filter(pk__in=ids).update(
+            status=Delivery.Status.IN_FLIGHT,
+            claim=token,
+            attempts=F("attempts") + 1,
+            lease_expires_at=now + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS),
+            updated_at=now,
+        )
+    return list(Delivery.objects.select_related("destination", "source").filter(pk__in=ids, claim=token))
+
+
+def push_body(delivery: Delivery) -> bytes:
+    return json.dumps(
+        {
+            "type": delivery.kind,
+            "id": delivery.webhook_id,
+            "timestamp": _iso(delivery.snapshot_at),
+            "rerun": delivery.rerun,
+            "data": {"source": delivery.source.slug, **delivery.snapshot},
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def delivery_push(delivery: Delivery) -> AttemptOutcome:
+    destination = delivery.destination
+    return client.push(
+        url=destination.url,
+        secret=destination.secret,
+        msg_id=delivery.webhook_id,
+        body=push_body(delivery),
+        headers={str(k): str(v) for k, v in (destination.headers or {}).items()},
+        timeout=destination.timeout_seconds,
+    )
+
+
+@dataclass(frozen=True)
+class Recorded:
+    status: str
+    alert: str = ""  # why operators should hear about it, if they should
+
+
+def _owned(delivery: Delivery) -> QuerySet[Delivery]:
+    return Delivery.objects.filter(pk=delivery.pk, claim=delivery.claim, status=Delivery.Status.IN_FLIGHT)
+
+
+def _back_to_pending(delivery: Delivery, *, next_attempt_at: datetime, fields: dict[str, Any]) -> str | None:
+    """Return a row to pending for another try, unless a newer version is already waiting.
+
+    None if the claim was lost.
+    """
+    try:
+        with transaction.atomic():
+            updated = _owned(delivery).update(status=Delivery.Status.PENDING, next_attempt_at=next_attempt_at, **fields)
+        return Delivery.Status.PENDING if updated else None
+    except IntegrityError:
+        # The newer pending row carries a later version of the same summary.
+        updated = _owned(delivery).update(status=Delivery.Status.SUPERSEDED, **fields)
+        return Delivery.Status.SUPERSEDED if updated else None
+
+
+def delivery_record(
+    delivery: Delivery, outcome: AttemptOutcome, *, started_at: datetime, blame_destination: bool = True
+) -> Recorded:
+    """Log the attempt and move the delivery (and its destination) on.
+
+    `blame_destination` is False when the attempt ended on Tally's side (a
+    worker lost mid-push): it is retried but does not count as the receiver
+    failing.
+    """
+    verdict = outcome.verdict
+    destination = delivery.destination
+    now = timezone.now()
+    exhausted = verdict == Verdict.RETRY and delivery.attempts >= destination.max_attempts
+    if verdict == Verdict.DELIVERED:
+        level, error = Attempt.Level.INFO, ""
+    else:
+        level = Attempt.Level.WARNING if verdict == Verdict.RETRY and not exhausted else Attempt.Level.ERROR
+        error = outcome.error or f"HTTP {outcome.status_code}"
+    with transaction.atomic():
+        Attempt.objects.create(
+            delivery=delivery,
+            number=delivery.attempts,
+            version=delivery.version,
+            started_at=started_at,
+            duration_ms=outcome.duration_ms,
+            status_code=outcome.status_code,
+            response_excerpt=outcome.excerpt,
+            error=error,
+            level=level,
+        )
+        common = {"last_status_code": outcome.status_code, "last_error": error, "lease_expires_at": None}
+        if verdict == Verdict.DELIVERED:
+            done = _owned(delivery).update(status=Delivery.Status.DELIVERED, delivered_at=now, updated_at=now, **common)
+            if not done:
+                return _lost(delivery)
+            Destination.objects.filter(pk=destination.pk).update(
+                consecutive_failures=0, failing_since=None, last_success_at=now
+            )
+            return Recorded(Delivery.Status.DELIVERED)
+        if verdict == Verdict.RETRY and not exhausted:
+            retry_at = now + timedelta(seconds=retry_delay(delivery.attempts, retry_after=outcome.retry_after))
+            status = _back_to_pending(delivery, next_attempt_at=retry_at, fields={**common, "updated_at": now})
+            if status is None:
+                return _lost(delivery)
+        else:
+            status = Delivery.Status.DEAD if exhausted else Delivery.Status.FAILED
+            if not _owned(delivery).update(status=status, updated_at=now, **common):
+                return _lost(delivery)
+        if blame_destination:
+            _destination_failed(destination, now=now)
+        if verdict == Verdict.GONE:
+            destination_disable(destination=destination, reason="The receiver answered 410 Gone.")
+    if status in (Delivery.Status.FAILED, Delivery.Status.DEAD):
+        return Recorded(status, alert=f"delivery {status}: {error}")
+    return Recorded(status)
+
+
+def _lost(delivery: Delivery) -> Recorded:
+    logger.warning("lost the claim on a delivery while pushing", extra={"delivery": delivery.pk})
+    return Recorded("lost")
+
+
+def _destination_failed(destination: Destination, *, now: datetime) -> None:
+    Destination.objects.filter(pk=destination.pk).update(consecutive_failures=F("consecutive_failures") + 1)
+    Destination.objects.filter(pk=destination.pk, failing_since__isnull=True).update(failing_since=now)
+    limit = now - timedelta(hours=settings.DESTINATION_DISABLE_AFTER_HOURS)
+    if Destination.objects.filter(pk=destination.pk, failing_since__lte=limit, disabled_at__isnull=True).exists():
+        destination_disable(
+            destination=destination,
+            reason=f"No successful push for {settings.DESTINATION_DISABLE_AFTER_HOURS} hours.",
+        )
+
+
+def destination_disable(*, destination: Destination, reason: str) -> bool:
+    """Stop pushing to a destination; its deliveries wait until it is enabled. True if it was enabled."""
+    changed = Destination.objects.filter(pk=destination.pk, disabled_at__isnull=True).update(
+        disabled_at=timezone.now(), disabled_reason=reason[:300]
+    )
+    if changed:
+        logger.error("destination disabled", extra={"destination": destination.name, "reason": reason})
+    return bool(changed)
+
+
+def _wake_all() -> None:
+    wake(FIRST_QUEUE)
+    wake(RETRY_QUEUE)
+
+
+def destination_enable(*, destination: Destination) -> None:
+    """Resume pushing; waiting deliveries become due at once."""
+    with transaction.atomic():
+        Destination.objects.filter(pk=destination.pk).update(
+            disabled_at=None, disabled_reason="", failing_since=None, consecutive_failures=0
+        )
+        Delivery.objects.filter(destination=destination, status=Delivery.Status.PENDING).update(
+            next_attempt_at=timezone.now()
+        )
+        transaction.on_commit(_wake_all)
+
+
+def deliveries_process_due(*, retries: bool, max_seconds: float | None = None) -> int:
+    """Claim due deliveries in batches and push each batch concurrently, until none are due."""
+    deadline = timezone.now() + timedelta(seconds=max_seconds or settings.DELIVERY_TASK_MAX_SECONDS)
+    done = 0
+    with ThreadPoolExecutor(max_workers=settings.DELIVERY_CONCURRENCY) as pool:
+        while timezone.now() < deadline:
+            # As many as there are threads, so every claimed row is pushed at
+            # once and none waits out its lease in a queue.
+            batch = deliveries_claim(retries=retries, limit=settings.DELIVERY_CONCURRENCY)
+            if not batch:
+                break
+            started = timezone.now()
+            futures = {pool.submit(delivery_push, delivery): delivery for delivery in batch}
+            for future in as_completed(futures):
+                delivery = futures[future]
+                recorded = delivery_record(delivery, future.result(), started_at=started)
+                if recorded.alert:
+                    logger.error(
+                        "delivery gave up",
+                        extra={"delivery": delivery.pk, "destination": delivery.destination.name},
+                    )
+                done += 1
+    return done
+
+
+# --- Sweeper --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    expired: int
+    first_due: bool
+    retries_due: bool
+
+
+def deliveries_sweep() -> SweepReport:
+    """Recover deliveries whose worker vanished, and wake workers for whatever is due."""
+    now = timezone.now()
+    expired = 0
+    while True:
+        with transaction.atomic():
+            stale = list(
+                Delivery.objects.select_for_update(skip_locked=True)
+                .select_related("destination")
+                .filter(status=Delivery.Status.IN_FLIGHT, lease_expires_at__lt=now)[:100]
+            )
+            for delivery in stale:
+                delivery_record(
+                    delivery,
+                    AttemptOutcome(status_code=None, duration_ms=0, error="worker lost: the lease expired"),
+                    started_at=delivery.updated_at,
+                    blame_destination=False,
+                )
+        expired += len(stale)
+        if len(stale) < 100:
+            break
+    due = Delivery.objects.filter(
+        status=Delivery.Status.PENDING,
+        next_attempt_at__lte=now,
+        destination__active=True,
+        destination__disabled_at__isnull=True,
+    )
+    first_due = due.filter(attempts=0).exists()
+    retries_due = due.filter(attempts__gt=0).exists()
+    if first_due:
+        wake(FIRST_QUEUE)
+    if retries_due:
+        wake(RETRY_QUEUE)
+    return SweepReport(expired, first_due, retries_due)
+
+
+# --- Replay and backfill ------------------------------------------------------
+
+
+@transaction.atomic
+def deliveries_replay(*, deliveries: QuerySet[Delivery]) -> int:
+    """Push the current summary again, marked `rerun`, for each (destination, user) selected.
+
+    The current version is sent, never an older one, so a replay cannot undo
+    a newer push. Replayed failed or dead rows are marked superseded.
+    """
+    keys = set(deliveries.values_list("destination_id", "source_id", "user_id"))
+    by_destination: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    for destination_id, source_id, user_id in keys:
+        by_destination[destination_id].append((source_id, user_id))
+    queued = 0
+    for destination_id, users in by_destination.items():
+        lookup = Q()
+        for source_id, user_id in users:
+            lookup |= Q(source_id=source_id, user_id=user_id)
+        summaries = list(Summary.objects.filter(lookup))
+        queued += deliveries_enqueue(summaries=summaries, destination_ids=[destination_id], rerun=True)
+    deliveries.filter(status__in=[Delivery.Status.FAILED, Delivery.Status.DEAD]).update(
+        status=Delivery.Status.SUPERSEDED, updated_at=timezone.now()
+    )
+    return queued
+
+
+def deliveries_filter(
+    *,
+    status: str | None = None,
+    destination: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[Delivery]:
+    qs = Delivery.objects.all()
+    if status:
+        qs = qs.filter(status=status)
+    if destination:
+        qs = qs.filter(destination__name=destination)
+    if since:
+        qs = qs.filter(created_at__gte=since)
+    if until:
+        qs = qs.filter(created_at__lt=until)
+    return qs
+
+
+def summaries_missing_for(destination: Destination) -> QuerySet[Summary]:
+    """Summaries whose current version this destination has neither received nor queued."""
+    sent = (
+        Delivery.objects.filter(
+            destination=destination,
+            source_id=OuterRef("source_id"),
+            user_id=OuterRef("user_id"),
+            status__in=[Delivery.Status.DELIVERED, Delivery.Status.PENDING, Delivery.Status.IN_FLIGHT],
+        )
+        .values("destination_id")
+        .annotate(top=Max("version"))
+        .values("top")
+    )
+    return (
+        Summary.objects.filter(source__in=destination.sources.all())
+        .annotate(sent=Subquery(sent))
+        .filter(Q(sent__isnull=True, deleted_at__isnull=True) | Q(sent__lt=F("version")))
+        .order_by("pk")
+    )
+
+
+# --- Destinations ---------------------------------------------------------------
+
+
+class DestinationConfigError(ValueError):
+    """A destination cannot be created as asked; the message says why."""
+
+
+@transaction.atomic
+def destination_create(
+    *,
+    name: str,
+    url: str,
+    source_slugs: Sequence[str],
+    secret: str | None = None,
+    max_attempts: int = 10,
+    timeout_seconds: int = 10,
+    headers: dict[str, str] | None = None,
+) -> Destination:
+    if not name.strip():
+        raise DestinationConfigError("The name may not be blank.")
+    if Destination.objects.filter(name=name).exists():
+        raise DestinationConfigError(f"A destination named {name!r} already exists.")
+    try:
+        url_check(url)
+    except UnsafeDestination as exc:
+        raise DestinationConfigError(str(exc)) from None
+    if secret is not None and not is_valid_secret(secret):
+        raise DestinationConfigError("The secret must be whsec_ followed by base64.")
+    if not 1 <= max_attempts <= 50:
+        raise DestinationConfigError("max attempts must be between 1 and 50.")
+    if not 1 <= timeout_seconds <= 60:
+        raise DestinationConfigError("timeout seconds must be between 1 and 60.")
+    if not source_slugs:
+        raise DestinationConfigError("Name at least one source.")
+    sources = list(Source.objects.filter(slug__in=source_slugs))
+    unknown = sorted(set(source_slugs) - {s.slug for s in sources})
+    if unknown:
+        raise DestinationConfigError(f"No source {', '.join(unknown)}.")
+    destination = Destination.objects.create(
+        name=name,
+        url=url,
+        secret=secret or generate_secret(),
+        max_attempts=max_attempts,
+        timeout_seconds=timeout_seconds,
+        headers=headers or {},  # type: ignore[misc]  # an encrypted JSON field
+    )
+    destination.sources.set(sources)
+    return destination

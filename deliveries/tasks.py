@@ -1,0 +1,20 @@
+"""Delivery workers: thin tasks over deliveries.services."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from deliveries.services import deliveries_process_due, deliveries_sweep
+
+
+@shared_task(acks_late=True, soft_time_limit=110, time_limit=130)
+def deliver_due(retries: bool = False) -> int:
+    """Push due deliveries (first attempts, or retries) until none are due."""
+    return deliveries_process_due(retries=retries)
+
+
+@shared_task(soft_time_limit=50, time_limit=60)
+def sweep_deliveries() -> dict[str, object]:
+    """Recover expired leases and wake workers for due deliveries (Celery beat, every few seconds)."""
+    report = deliveries_sweep()
+    return {"expired": report.expired, "first_due": report.first_due, "retries_due": report.retries_due}

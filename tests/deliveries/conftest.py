@@ -1,0 +1,63 @@
+"""Fixtures for delivery tests: a receiving server, destinations, and real Celery workers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from deliveries.models import Destination
+from deliveries.services import destination_create
+from tests.servers import Receiver, RedisServer, Worker, start_worker
+from webhooks.models import Source
+
+RECEIVER_SECRET = "whsec_dGFsbHktcmVjZWl2ZXItc2VjcmV0LTMyLWJ5dGVzISE="
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    server.secret = RECEIVER_SECRET
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def destination(source: Source, receiver: Receiver) -> Destination:
+    return destination_create(
+        name="acme-hr", url=receiver.url, source_slugs=[source.slug], secret=RECEIVER_SECRET, timeout_seconds=2
+    )
+
+
+@pytest.fixture
+def worker_env(broker: RedisServer) -> dict[str, str]:
+    """The worker's environment: this test database, this broker, short retries and leases."""
+    database = connection.settings_dict
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+        CELERY_BROKER_URL=broker.url,
+        DELIVERY_RETRY_SCHEDULE="1,1,1,1,1,1,1,1,1",
+        DELIVERY_LEASE_SECONDS="4",
+        DELIVERY_SWEEP_SECONDS="1",
+        LOG_LEVEL="INFO",
+    )
+    return env
+
+
+@pytest.fixture
+def workers(transactional_db: None, worker_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Worker]]:
+    """Start real worker processes (stopped at the end of the test)."""
+    started: list[Worker] = []
+
+    def start(*, beat: bool = True, **env: str) -> Worker:
+        worker = start_worker(env={**worker_env, **env}, log_dir=tmp_path, beat=beat, name=f"w{len(started) + 1}")
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
