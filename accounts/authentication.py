@@ -9,6 +9,11 @@ from accounts.models import ApiToken
 from accounts.selectors import api_token_get_active
 
 
+def request_token(request: Request) -> ApiToken | None:
+    """The API token a request was authenticated with."""
+    return request.auth if isinstance(request.auth, ApiToken) else None
+
+
 class ApiTokenAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 

@@ -58,7 +58,9 @@ class EncryptedJSONField(EncryptedTextField):
     """A JSON value encrypted at rest (for example HTTP headers holding credentials)."""
 
     def get_prep_value(self, value: Any) -> Any:
-        return super().get_prep_value(None if value is None else json.dumps(value))
+        if value is None:
+            return None
+        return fernet().encrypt(json.dumps(value).encode()).decode()
 
     def from_db_value(self, value: str | None, expression: Any, connection: Any) -> Any:
         text = super().from_db_value(value, expression, connection)

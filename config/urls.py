@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
+from deliveries.api import DeliveryBulkRetryView, DeliveryListView, DeliveryRetryView
 from results.api import SummaryDetailView, SummaryListView
 from webhooks.api import WebhookView
 
@@ -21,5 +22,8 @@ urlpatterns = [
     path("healthz", healthz),
     path("api/v1/webhooks/<slug:source_slug>/", WebhookView.as_view(), name="webhook"),
     path("api/v1/summaries/", SummaryListView.as_view(), name="summary-list"),
+    path("api/v1/deliveries/", DeliveryListView.as_view(), name="delivery-list"),
+    path("api/v1/deliveries/retry/", DeliveryBulkRetryView.as_view(), name="delivery-bulk-retry"),
+    path("api/v1/deliveries/<str:delivery_id>/retry/", DeliveryRetryView.as_view(), name="delivery-retry"),
     path("api/v1/summaries/<slug:source>/<str:user_id>/", SummaryDetailView.as_view(), name="summary-detail"),
 ]

@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.authentication import request_token
 from results.models import Summary
 from results.selectors import summary_get, summary_list
 
@@ -63,14 +64,19 @@ class SummaryListView(ListAPIView[Summary]):
                 raise exceptions.ValidationError(
                     {"updated_since": ["Expected an ISO 8601 date-time with a time zone."]}
                 )
-        return summary_list(source=params.get("source"), user_id=params.get("user"), updated_since=updated_since)
+        return summary_list(
+            source=params.get("source"),
+            user_id=params.get("user"),
+            updated_since=updated_since,
+            reader=request_token(self.request),
+        )
 
 
 class SummaryDetailView(APIView):
     """GET /api/v1/summaries/<source>/<user_id>/"""
 
     def get(self, request: Request, source: str, user_id: str) -> Response:
-        summary = summary_get(source=source, user_id=user_id)
+        summary = summary_get(source=source, user_id=user_id, reader=request_token(request))
         if summary is None:
             raise exceptions.NotFound("No summary for this source and user.", code="not_found")
         return Response(SummarySerializer(summary).data)

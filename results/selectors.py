@@ -6,14 +6,21 @@ from datetime import datetime
 
 from django.db.models import QuerySet
 
+from accounts.models import ApiToken
 from results.models import Summary
 
 
 def summary_list(
-    *, source: str | None = None, user_id: str | None = None, updated_since: datetime | None = None
+    *,
+    source: str | None = None,
+    user_id: str | None = None,
+    updated_since: datetime | None = None,
+    reader: ApiToken | None = None,
 ) -> QuerySet[Summary]:
-    """Live summaries (erased users left out), filtered."""
+    """Live summaries (erased users left out), filtered; a client token sees only its destination's sources."""
     qs = Summary.objects.select_related("source").filter(deleted_at__isnull=True)
+    if reader is not None and not reader.is_staff:
+        qs = qs.filter(source__destinations=reader.destination_id)
     if source:
         qs = qs.filter(source__slug=source)
     if user_id:
@@ -23,5 +30,5 @@ def summary_list(
     return qs
 
 
-def summary_get(*, source: str, user_id: str) -> Summary | None:
-    return summary_list(source=source, user_id=user_id).first()
+def summary_get(*, source: str, user_id: str, reader: ApiToken | None = None) -> Summary | None:
+    return summary_list(source=source, user_id=user_id, reader=reader).first()

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import ApiToken
 from accounts.services import api_token_create
+from deliveries.models import Destination
 
 
 class Command(BaseCommand):
@@ -21,9 +22,12 @@ class Command(BaseCommand):
         scope.add_argument("--destination", help="Client token reading the sources of this destination.")
 
     def handle(self, *args: Any, name: str, staff: bool, destination: str | None, **options: Any) -> None:
+        destination_id = None
         if destination is not None:
-            raise CommandError("Client tokens (--destination) need destinations, which this version does not have yet.")
+            destination_id = Destination.objects.filter(name=destination).values_list("pk", flat=True).first()
+            if destination_id is None:
+                raise CommandError(f"No destination {destination!r}.")
         if ApiToken.objects.filter(name=name).exists():
             raise CommandError(f"A token named {name!r} already exists.")
-        _, raw = api_token_create(name=name, is_staff=staff)
+        _, raw = api_token_create(name=name, is_staff=staff, destination_id=destination_id)
         self.stdout.write(f"token: {raw}")

@@ -1,0 +1,52 @@
+"""Push the current summaries of failed (or other) deliveries again, marked rerun."""
+
+from __future__ import annotations
+
+import sys
+from argparse import ArgumentParser
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.dateparse import parse_datetime
+
+from common.terminal import ProgressBar
+from deliveries.models import Delivery, Destination
+from deliveries.services import deliveries_filter, deliveries_replay
+
+BATCH = 500
+
+
+class Command(BaseCommand):
+    help = "Replay deliveries (default: failed and dead ones) with rerun: true."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("--status", choices=[Delivery.Status.FAILED, Delivery.Status.DEAD])
+        parser.add_argument("--destination", help="Destination name.")
+        parser.add_argument("--since", help="ISO 8601 time; deliveries created at or after it.")
+        parser.add_argument("--until", help="ISO 8601 time; deliveries created before it.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        since, until = self._time(options["since"], "--since"), self._time(options["until"], "--until")
+        if options["destination"] and not Destination.objects.filter(name=options["destination"]).exists():
+            raise CommandError(f"No destination {options['destination']!r}.")
+        statuses = [options["status"]] if options["status"] else [Delivery.Status.FAILED, Delivery.Status.DEAD]
+        selected = deliveries_filter(destination=options["destination"], since=since, until=until).filter(
+            status__in=statuses
+        )
+        ids = list(selected.order_by("pk").values_list("pk", flat=True))
+        bar = ProgressBar("replaying", stream=sys.stderr)
+        queued = 0
+        for start in range(0, len(ids), BATCH):
+            queued += deliveries_replay(deliveries=Delivery.objects.filter(pk__in=ids[start : start + BATCH]))
+            bar.update(min(start + BATCH, len(ids)), len(ids))
+        bar.close()
+        self.stdout.write(f"selected: {len(ids)}  queued: {queued}")
+
+    @staticmethod
+    def _time(value: str | None, flag: str) -> Any:
+        if value is None:
+            return None
+        parsed = parse_datetime(value)
+        if parsed is None or parsed.tzinfo is None:
+            raise CommandError(f"{flag} must be an ISO 8601 time with a zone, e.g. 2026-11-22T10:00:00Z.")
+        return parsed

@@ -1,0 +1,171 @@
+"""Deliveries API, create_destination, client tokens and the admin pages."""
+
+from __future__ import annotations
+
+import re
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test import Client
+
+from accounts.services import api_token_create
+from deliveries.models import Attempt, Delivery, Destination
+from deliveries.services import deliveries_process_due
+from tests.factories import completed, make_source
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff() -> Client:
+    _, raw = api_token_create(name="ops", is_staff=True)
+    return Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+
+def run(*args: str) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def test_deliveries_list_filters_by_status_and_destination(source, destination, post_webhook, staff):
+    post_webhook(source, completed(user="u-1"))
+    post_webhook(source, completed(user="u-2"))
+    Delivery.objects.filter(user_id="u-1").update(status="failed")
+
+    failed = staff.get("/api/v1/deliveries/", {"status": "failed"}).json()["results"]
+    mine = staff.get("/api/v1/deliveries/", {"destination": destination.name}).json()["results"]
+    nobody = staff.get("/api/v1/deliveries/", {"destination": "nope"}).json()["results"]
+
+    assert [(d["user_id"], d["status"]) for d in failed] == [("u-1", "failed")]
+    assert failed[0]["id"].startswith("dlv_")
+    assert len(mine) == 2
+    assert nobody == []
+
+
+def test_deliveries_list_refuses_bad_filters(staff):
+    response = staff.get("/api/v1/deliveries/", {"status": "lost", "since": "yesterday"})
+
+    assert response.status_code == 400
+    assert set(response.json()["detail"]) == {"status", "since"}
+
+
+def test_bulk_retry_needs_a_filter(staff):
+    response = staff.post("/api/v1/deliveries/retry/", {}, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "validation_error"
+
+
+def test_retry_of_an_unknown_delivery_is_404(staff):
+    assert staff.get("/api/v1/deliveries/").status_code == 200
+    assert staff.post("/api/v1/deliveries/dlv_999_1/retry/").status_code == 404
+    assert staff.post("/api/v1/deliveries/nonsense/retry/").status_code == 404
+
+
+def test_deliveries_api_is_for_staff_tokens_only(source, destination):
+    _, raw = api_token_create(name="client", is_staff=False, destination_id=destination.pk)
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+    assert client.get("/api/v1/deliveries/").status_code == 403
+    assert client.post("/api/v1/deliveries/retry/", {"status": "failed"}).status_code == 403
+    assert Client().get("/api/v1/deliveries/").status_code == 401
+
+
+def test_client_token_reads_only_its_destinations_sources(source, destination, post_webhook):
+    other = make_source()
+    post_webhook(source, completed(user="u-1"))
+    post_webhook(other, completed(user="u-1"))
+    token = re.search(r"token: (\S+)", run("create_api_token", "acme", "--destination", destination.name)).group(1)
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    listed = client.get("/api/v1/summaries/").json()["results"]
+
+    assert [row["source"] for row in listed] == [source.slug]
+    assert client.get(f"/api/v1/summaries/{source.slug}/u-1/").status_code == 200
+    assert client.get(f"/api/v1/summaries/{other.slug}/u-1/").status_code == 404
+
+
+def test_create_api_token_for_an_unknown_destination_is_refused():
+    with pytest.raises(CommandError, match="No destination"):
+        run("create_api_token", "acme", "--destination", "nope")
+
+
+def test_create_destination_prints_its_secret_and_links_sources(receiver):
+    first, second = make_source(), make_source()
+
+    output = run(
+        "create_destination",
+        "acme",
+        "--url",
+        receiver.url,
+        "--source",
+        first.slug,
+        "--source",
+        second.slug,
+        "--max-attempts",
+        "5",
+        "--timeout-seconds",
+        "3",
+    )
+
+    secret = re.search(r"^secret: (whsec_\S+)$", output, re.M).group(1)
+    destination = Destination.objects.get(name="acme")
+    assert destination.secret == secret
+    assert (destination.max_attempts, destination.timeout_seconds) == (5, 3)
+    assert set(destination.sources.values_list("slug", flat=True)) == {first.slug, second.slug}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--url", "http://127.0.0.1/x", "--source", "nope"], "No source nope"),
+        (["--url", "ftp://example.com/x", "--source", "S"], "http"),
+        (["--url", "http://127.0.0.1/x", "--source", "S", "--secret", "plain"], "whsec_"),
+        (["--url", "http://127.0.0.1/x", "--source", "S", "--max-attempts", "0"], "between 1 and 50"),
+        (["--url", "http://127.0.0.1/x", "--source", "S", "--timeout-seconds", "600"], "between 1 and 60"),
+    ],
+)
+def test_create_destination_refuses_bad_arguments_clearly(args, message):
+    source = make_source()
+    args = [source.slug if a == "S" else a for a in args]
+
+    with pytest.raises(CommandError, match=message):
+        run("create_destination", "acme", *args)
+    assert not Destination.objects.exists()
+
+
+def test_create_destination_refuses_private_urls_unless_allowed(settings):
+    source = make_source()
+    settings.DELIVERY_ALLOW_PRIVATE_NETWORKS = False
+
+    with pytest.raises(CommandError, match="private, loopback or link-local"):
+        run("create_destination", "acme", "--url", "http://10.0.0.5/hook", "--source", source.slug)
+
+
+def test_destination_secret_and_headers_are_encrypted_at_rest(destination):
+    destination.headers = {"Authorization": "Bearer client-credential"}
+    destination.save()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT secret, headers FROM deliveries_destination WHERE id = %s", [destination.pk])
+        secret, headers = cursor.fetchone()
+
+    assert "whsec_" not in secret
+    assert "client-credential" not in headers
+    assert Destination.objects.get().headers == {"Authorization": "Bearer client-credential"}
+
+
+@pytest.mark.parametrize("model", ["destination", "delivery", "attempt"])
+def test_admin_pages_load(source, destination, post_webhook, receiver, model):
+    user = get_user_model().objects.create_superuser("admin", "a@example.com", "pw")
+    admin = Client()
+    admin.force_login(user)
+    post_webhook(source, completed())
+    deliveries_process_due(retries=False, max_seconds=5)
+    first_pk = {"destination": Destination, "delivery": Delivery, "attempt": Attempt}[model].objects.first().pk
+
+    assert admin.get(f"/admin/deliveries/{model}/").status_code == 200
+    assert admin.get(f"/admin/deliveries/{model}/{first_pk}/change/").status_code == 200
