@@ -11,6 +11,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from notifications.services import alert_raise
+
 
 class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
@@ -39,7 +41,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, DatabaseError):
         # The transaction was rolled back: nothing is half-stored, and the
         # caller may simply try again.
-        logger.exception("database error", extra={"view": type(context.get("view")).__name__})
+        view = type(context.get("view")).__name__
+        logger.exception("database error", extra={"view": view})
+        alert_raise(
+            fingerprint=f"database_error:{view}:{type(exc).__name__}",
+            severity="critical",
+            title=f"Database error in {view}: {type(exc).__name__}",
+            details={"view": view, "error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__},
+        )
         exc = ServiceUnavailable(
             "Tally could not reach its database; nothing was stored. Try again.", code="database_error"
         )

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "webhooks",
     "results",
     "deliveries",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -209,7 +210,21 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "prune-event-payloads": {"task": "webhooks.tasks.prune_event_payloads", "schedule": 3600.0},
     "process-waiting-events": {"task": "webhooks.tasks.process_waiting_events", "schedule": 60.0},
     "sweep-deliveries": {"task": "deliveries.tasks.sweep_deliveries", "schedule": DELIVERY_SWEEP_SECONDS},
+    "flush-alerts": {"task": "notifications.tasks.flush_alerts", "schedule": 30.0},
 }
+
+# Alerts (Telegram). Without a token alerts are stored and logged only.
+TELEGRAM_BOT_TOKEN: str = env.str("TELEGRAM_BOT_TOKEN", default="")
+TELEGRAM_CHAT_IDS: list[str] = env.list("TELEGRAM_CHAT_IDS", default=[])
+TELEGRAM_API_BASE_URL: str = env.str("TELEGRAM_API_BASE_URL", default="https://api.telegram.org")
+ALERT_THROTTLE_SECONDS: int = env.int("ALERT_THROTTLE_SECONDS", default=600)
+ALERT_MAX_ATTEMPTS: int = env.int("ALERT_MAX_ATTEMPTS", default=20)
+# A delivery backlog older than this raises an alert.
+ALERT_BACKLOG_SECONDS: int = env.int("ALERT_BACKLOG_SECONDS", default=300)
+# This many failed pushes in a row to one destination raise an alert.
+ALERT_DESTINATION_FAILURES: int = env.int("ALERT_DESTINATION_FAILURES", default=5)
+# Where operators reach this Tally; alert links to the admin start with it.
+TALLY_BASE_URL: str = env.str("TALLY_BASE_URL", default="http://127.0.0.1:8000")
 
 LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
@@ -227,6 +242,10 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # httpx logs every request URL, and Bot API URLs carry the bot token.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        "telegram": {"level": "WARNING"},
         "celery": {"level": LOG_LEVEL},
     },
 }

@@ -35,6 +35,8 @@ from deliveries import client
 from deliveries.models import Attempt, Delivery, Destination
 from deliveries.policy import AttemptOutcome, Verdict, retry_delay
 from deliveries.ssrf import UnsafeDestination, url_check
+from notifications.models import Alert
+from notifications.services import admin_link, alert_raise
 from results.models import Result, Summary
 from webhooks.models import Source
 
@@ -256,7 +258,6 @@ def delivery_push(delivery: Delivery) -> AttemptOutcome:
 @dataclass(frozen=True)
 class Recorded:
     status: str
-    alert: str = ""  # why operators should hear about it, if they should
 
 
 def _owned(delivery: Delivery) -> QuerySet[Delivery]:
@@ -331,7 +332,19 @@ def delivery_record(
         if verdict == Verdict.GONE:
             destination_disable(destination=destination, reason="The receiver answered 410 Gone.")
     if status in (Delivery.Status.FAILED, Delivery.Status.DEAD):
-        return Recorded(status, alert=f"delivery {status}: {error}")
+        alert_raise(
+            fingerprint=f"delivery:{destination.pk}:{status}",
+            title=f"Delivery to {destination.name} {status}",
+            details={
+                "destination": destination.name,
+                "source": delivery.source.slug,
+                "user": delivery.user_id,
+                "delivery": delivery.webhook_id,
+                "attempts": delivery.attempts,
+                "last error": error,
+            },
+            admin_url=admin_link(delivery),
+        )
     return Recorded(status)
 
 
@@ -343,6 +356,15 @@ def _lost(delivery: Delivery) -> Recorded:
 def _destination_failed(destination: Destination, *, now: datetime) -> None:
     Destination.objects.filter(pk=destination.pk).update(consecutive_failures=F("consecutive_failures") + 1)
     Destination.objects.filter(pk=destination.pk, failing_since__isnull=True).update(failing_since=now)
+    failures = Destination.objects.filter(pk=destination.pk).values_list("consecutive_failures", flat=True).get()
+    if failures == settings.ALERT_DESTINATION_FAILURES:
+        alert_raise(
+            fingerprint=f"destination_failing:{destination.pk}",
+            severity=Alert.Severity.WARNING,
+            title=f"{destination.name} failed {failures} times in a row",
+            details={"destination": destination.name, "url": destination.url},
+            admin_url=admin_link(destination),
+        )
     limit = now - timedelta(hours=settings.DESTINATION_DISABLE_AFTER_HOURS)
     if Destination.objects.filter(pk=destination.pk, failing_since__lte=limit, disabled_at__isnull=True).exists():
         destination_disable(
@@ -357,7 +379,12 @@ def destination_disable(*, destination: Destination, reason: str) -> bool:
         disabled_at=timezone.now(), disabled_reason=reason[:300]
     )
     if changed:
-        logger.error("destination disabled", extra={"destination": destination.name, "reason": reason})
+        alert_raise(
+            fingerprint=f"destination_disabled:{destination.pk}",
+            title=f"Destination {destination.name} disabled",
+            details={"destination": destination.name, "url": destination.url, "reason": reason},
+            admin_url=admin_link(destination),
+        )
     return bool(changed)
 
 
@@ -392,13 +419,7 @@ def deliveries_process_due(*, retries: bool, max_seconds: float | None = None) -
             started = timezone.now()
             futures = {pool.submit(delivery_push, delivery): delivery for delivery in batch}
             for future in as_completed(futures):
-                delivery = futures[future]
-                recorded = delivery_record(delivery, future.result(), started_at=started)
-                if recorded.alert:
-                    logger.error(
-                        "delivery gave up",
-                        extra={"delivery": delivery.pk, "destination": delivery.destination.name},
-                    )
+                delivery_record(futures[future], future.result(), started_at=started)
                 done += 1
     return done
 
@@ -446,7 +467,24 @@ def deliveries_sweep() -> SweepReport:
         wake(FIRST_QUEUE)
     if retries_due:
         wake(RETRY_QUEUE)
+    _backlog_check(due, now=now)
     return SweepReport(expired, first_due, retries_due)
+
+
+def _backlog_check(due: QuerySet[Delivery], *, now: datetime) -> None:
+    threshold = now - timedelta(seconds=settings.ALERT_BACKLOG_SECONDS)
+    overdue = due.filter(next_attempt_at__lte=threshold).select_related("destination")
+    oldest = overdue.order_by("next_attempt_at").first()
+    if oldest is None:
+        return
+    age = int((now - oldest.next_attempt_at).total_seconds())
+    alert_raise(
+        fingerprint="delivery_backlog",
+        severity=Alert.Severity.WARNING,
+        title=f"Deliveries are waiting: the oldest has been due for {age} s",
+        details={"due deliveries": due.count(), "oldest": oldest.webhook_id, "destination": oldest.destination.name},
+        admin_url=admin_link(oldest),
+    )
 
 
 # --- Replay and backfill ------------------------------------------------------

@@ -6,14 +6,26 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.test import Client
 from django.test.client import Client as DjangoClient
 
 from config.celery_app import app as celery_app
 from tests.factories import TOKEN, dumps, make_source
-from tests.servers import RedisServer
+from tests.servers import Receiver, RedisServer
 from webhooks.models import Source
+
+RECEIVER_SECRET = "whsec_dGFsbHktcmVjZWl2ZXItc2VjcmV0LTMyLWJ5dGVzISE="
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A client company's server on loopback that verifies pushes with the reference library."""
+    server = Receiver()
+    server.secret = RECEIVER_SECRET
+    yield server
+    server.close()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -67,3 +79,12 @@ def eager_tasks() -> Iterator[None]:
         yield
     finally:
         celery_app.conf.task_always_eager = False
+
+
+@pytest.fixture
+def admin_client(db: None) -> DjangoClient:
+    """A client logged in to the admin as a superuser."""
+    user = get_user_model().objects.create_superuser("admin", "admin@example.com", "pw")
+    logged_in = Client()
+    logged_in.force_login(user)
+    return logged_in

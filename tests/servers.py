@@ -198,3 +198,119 @@ class Receiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+@dataclass
+class BotReply:
+    """A scripted answer of the fake Bot API to one sendMessage."""
+
+    status: int = 200
+    payload: dict[str, Any] | None = None
+
+
+class FakeTelegram:
+    """A Bot API server on loopback: getMe, sendMessage, getUpdates and friends, as Telegram answers them."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.sent: list[dict[str, Any]] = []
+        self.calls: list[str] = []
+        self.script: list[BotReply] = []
+        self.updates: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._next_message_id = 1
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _params(self) -> dict[str, Any]:
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+                kind = self.headers.get("Content-Type", "")
+                if "json" in kind:
+                    return dict(json.loads(raw or "{}"))
+                from urllib.parse import parse_qsl
+
+                return dict(parse_qsl(raw))
+
+            def do_POST(self) -> None:
+                prefix = f"/bot{fake.token}/"
+                if not self.path.startswith(prefix):
+                    self._reply(404, {"ok": False, "error_code": 404, "description": "Not Found"})
+                    return
+                method = self.path[len(prefix) :].split("?")[0]
+                params = self._params()
+                with fake._lock:
+                    fake.calls.append(method)
+                status, payload = fake._answer(method, params)
+                self._reply(status, payload)
+
+            do_GET = do_POST
+
+            def _reply(self, status: int, payload: dict[str, Any]) -> None:
+                body = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def _answer(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if method == "getMe":
+            user = {"id": 4242, "is_bot": True, "first_name": "Tally", "username": "tally_test_bot"}
+            return 200, {"ok": True, "result": user}
+        if method == "getUpdates":
+            with self._lock:
+                offset = int(params.get("offset") or 0)
+                pending = [u for u in self.updates if u["update_id"] >= offset]
+                self.updates = pending
+            return 200, {"ok": True, "result": pending}
+        if method in {"deleteWebhook", "setMyCommands"}:
+            return 200, {"ok": True, "result": True}
+        if method == "sendMessage":
+            with self._lock:
+                reply = self.script.pop(0) if self.script else BotReply()
+                if reply.status == 200:
+                    self.sent.append(params)
+                    message_id = self._next_message_id
+                    self._next_message_id += 1
+            if reply.status != 200:
+                return reply.status, reply.payload or {"ok": False, "error_code": reply.status, "description": "error"}
+            chat = {"id": int(params["chat_id"]), "type": "group", "title": "ops"}
+            result = {"message_id": message_id, "date": int(time.time()), "chat": chat, "text": params.get("text", "")}
+            return 200, {"ok": True, "result": result}
+        return 404, {"ok": False, "error_code": 404, "description": "Not Found: method not found"}
+
+    def add_message(self, chat_id: int, text: str) -> None:
+        """A user writes to the bot in a chat."""
+        with self._lock:
+            update_id = 1000 + len(self.updates) + len(self.calls)
+            self.updates.append(
+                {
+                    "update_id": update_id,
+                    "message": {
+                        "message_id": update_id,
+                        "date": int(time.time()),
+                        "chat": {"id": chat_id, "type": "group", "title": "ops"},
+                        "from": {"id": 7, "is_bot": False, "first_name": "Op"},
+                        "text": text,
+                    },
+                }
+            )
+
+    def texts(self, chat_id: str | None = None) -> list[str]:
+        with self._lock:
+            return [m["text"] for m in self.sent if chat_id is None or str(m["chat_id"]) == chat_id]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -13,6 +13,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.errors import PayloadTooLarge
+from notifications.models import Alert
+from notifications.services import admin_link, alert_raise
 from webhooks.adapters import PayloadInvalid
 from webhooks.authentication import SourceAuthentication
 from webhooks.guards import SourceIpPermission, SourceRateThrottle
@@ -81,9 +83,18 @@ class WebhookView(APIView):
     def _reject(self, body: bytes, header_id: str | None, code: str, detail: Any) -> None:
         assert self.source is not None
         try:
-            event_reject(source=self.source, body=body, header_id=header_id, code=code, detail=detail)
+            event = event_reject(source=self.source, body=body, header_id=header_id, code=code, detail=detail)
         except DatabaseError:
             logger.exception("could not record a rejected webhook", extra={"source": self.source.slug})
+            return
+        fields = ", ".join(detail) if isinstance(detail, dict) else str(detail)
+        alert_raise(
+            fingerprint=f"rejected:{self.source.slug}:{code}",
+            severity=Alert.Severity.WARNING,
+            title=f"{self.source.slug} sent a webhook Tally rejected ({code})",
+            details={"source": self.source.slug, "event": event.pk, "error": fields},
+            admin_url=admin_link(event),
+        )
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
         response = super().finalize_response(request, response, *args, **kwargs)

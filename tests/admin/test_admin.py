@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.test import Client
 
 from results.models import Result, Summary
 from tests.factories import completed
 from webhooks.models import Event, IntakeCounter, Source
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_client(db) -> Client:
-    user = get_user_model().objects.create_superuser("admin", "admin@example.com", "pw")
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.mark.parametrize("model", [Source, Event, IntakeCounter, Result, Summary])

@@ -11,18 +11,9 @@ from django.db import connection
 
 from deliveries.models import Destination
 from deliveries.services import destination_create
+from tests.conftest import RECEIVER_SECRET
 from tests.servers import Receiver, RedisServer, Worker, start_worker
 from webhooks.models import Source
-
-RECEIVER_SECRET = "whsec_dGFsbHktcmVjZWl2ZXItc2VjcmV0LTMyLWJ5dGVzISE="
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    server.secret = RECEIVER_SECRET
-    yield server
-    server.close()
 
 
 @pytest.fixture

@@ -165,7 +165,7 @@ def test_admin_pages_load(source, destination, post_webhook, receiver, model):
     admin.force_login(user)
     post_webhook(source, completed())
     deliveries_process_due(retries=False, max_seconds=5)
-    first_pk = {"destination": Destination, "delivery": Delivery, "attempt": Attempt}[model].objects.first().pk
+    first_pk = {"destination": Destination, "delivery": Delivery, "attempt": Attempt}[model].objects.first().pk  # type: ignore[attr-defined]
 
     assert admin.get(f"/admin/deliveries/{model}/").status_code == 200
     assert admin.get(f"/admin/deliveries/{model}/{first_pk}/change/").status_code == 200

@@ -11,7 +11,7 @@ from django.test import Client
 from accounts.services import api_token_create
 from deliveries.models import Delivery
 from deliveries.services import destination_create
-from tests.deliveries.conftest import RECEIVER_SECRET
+from tests.conftest import RECEIVER_SECRET
 from tests.factories import completed
 from tests.servers import Reply, wait_until
 
