@@ -102,6 +102,8 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="tally"),
+            # A Redis that drops packets must not hang requests.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
 else:
@@ -156,14 +158,14 @@ DELIVERY_ALLOW_PRIVATE_NETWORKS: bool = env.bool("DELIVERY_ALLOW_PRIVATE_NETWORK
 DELIVERY_RETRY_SCHEDULE: list[int] = env.list(
     "DELIVERY_RETRY_SCHEDULE", cast=int, default=[5, 15, 30, 60, 300, 1800, 7200, 21600, 43200]
 )
-# How long a claimed delivery stays a worker's; must exceed the longest push
-# (timeout_seconds is at most 60).
-DELIVERY_LEASE_SECONDS: int = env.int("DELIVERY_LEASE_SECONDS", default=120)
+# How long a claimed delivery stays a worker's: longer than the delivery
+# task's hard time limit (130 s), so a lease never runs out under a live push.
+DELIVERY_LEASE_SECONDS: int = env.int("DELIVERY_LEASE_SECONDS", default=180)
 DELIVERY_SWEEP_SECONDS: float = env.float("DELIVERY_SWEEP_SECONDS", default=5.0)
 # Pushes one task sends at once (and so claims at once).
 DELIVERY_CONCURRENCY: int = env.int("DELIVERY_CONCURRENCY", default=16)
 # A delivery task stops claiming after this long and leaves the rest to the next wake-up.
-DELIVERY_TASK_MAX_SECONDS: int = env.int("DELIVERY_TASK_MAX_SECONDS", default=50)
+DELIVERY_TASK_MAX_SECONDS: int = env.int("DELIVERY_TASK_MAX_SECONDS", default=40)
 DESTINATION_DISABLE_AFTER_HOURS: int = env.int("DESTINATION_DISABLE_AFTER_HOURS", default=120)
 
 _RENDERERS = ["rest_framework.renderers.JSONRenderer"]
@@ -193,7 +195,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 2}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import time
 from functools import lru_cache
 
 import requests
 from requests.adapters import HTTPAdapter
 
+from common.logging import redact
 from common.standard_webhooks import sign
 from deliveries.policy import AttemptOutcome, parse_retry_after
 from deliveries.ssrf import UnsafeDestination, url_check
@@ -25,6 +27,14 @@ def session() -> requests.Session:
     http.mount("http://", adapter)
     http.mount("https://", adapter)
     return http
+
+
+_QUERY = re.compile(r"\?[^\s'\")]*")
+
+
+def _clean(exc: BaseException) -> str:
+    """An error message without query strings (a destination URL may carry a token there)."""
+    return redact(_QUERY.sub("?…", str(exc)))[:500]
 
 
 def signed_headers(*, secret: str, msg_id: str, body: bytes, extra: dict[str, str]) -> dict[str, str]:
@@ -50,6 +60,8 @@ def push(*, url: str, secret: str, msg_id: str, body: bytes, headers: dict[str, 
         url_check(url)
     except UnsafeDestination as exc:
         return AttemptOutcome(status_code=None, duration_ms=elapsed(), error=f"refused: {exc}")
+    except Exception as exc:
+        return AttemptOutcome(status_code=None, duration_ms=elapsed(), error=f"refused: {_clean(exc)}")
     try:
         response = session().post(
             url,
@@ -62,9 +74,11 @@ def push(*, url: str, secret: str, msg_id: str, body: bytes, headers: dict[str, 
     except requests.Timeout:
         return AttemptOutcome(status_code=None, duration_ms=elapsed(), error=f"timeout after {timeout:g} s")
     except requests.ConnectionError as exc:
-        return AttemptOutcome(status_code=None, duration_ms=elapsed(), error=f"connection error: {exc}")
-    except requests.RequestException as exc:
-        return AttemptOutcome(status_code=None, duration_ms=elapsed(), error=f"request error: {exc}")
+        return AttemptOutcome(status_code=None, duration_ms=elapsed(), error=f"connection error: {_clean(exc)}")
+    except Exception as exc:
+        # Anything else (a header that cannot be encoded, an unusable host
+        # name) must fail this push alone, not the batch it runs in.
+        return AttemptOutcome(status_code=None, duration_ms=elapsed(), error=f"request error: {_clean(exc)}")
     try:
         raw = response.raw.read(EXCERPT_BYTES, decode_content=True) or b""
     except (requests.RequestException, OSError) as exc:

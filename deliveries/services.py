@@ -19,7 +19,7 @@ import logging
 import secrets
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -98,7 +98,7 @@ DO UPDATE SET
     version = excluded.version,
     snapshot = excluded.snapshot,
     snapshot_at = excluded.snapshot_at,
-    rerun = d.rerun OR excluded.rerun,
+    rerun = CASE WHEN excluded.version > d.version THEN excluded.rerun ELSE d.rerun OR excluded.rerun END,
     updated_at = excluded.updated_at
 WHERE d.version <= excluded.version
 """
@@ -168,6 +168,18 @@ def deliveries_enqueue(
     return len(values_sql)
 
 
+def _wake_key(queue: str) -> str:
+    return f"deliveries:wake:{queue}"
+
+
+def wake_reset(queue: str) -> None:
+    """Forget the last wake-up: a worker has started looking."""
+    try:
+        cache.delete(_wake_key(queue))
+    except Exception:
+        logger.warning("could not reset the wake-up flag", exc_info=True)
+
+
 def wake(queue: str) -> None:
     """Ask a worker to look for due deliveries; best effort, the sweeper covers a lost wake-up.
 
@@ -176,7 +188,7 @@ def wake(queue: str) -> None:
     from deliveries.tasks import deliver_due  # tasks import this module
 
     try:
-        if not cache.add(f"deliveries:wake:{queue}", 1, timeout=1):
+        if not cache.add(_wake_key(queue), 1, timeout=5):
             return
         deliver_due.apply_async(kwargs={"retries": queue == RETRY_QUEUE}, queue=queue, retry=False)
     except Exception:
@@ -318,8 +330,11 @@ def delivery_record(
                 consecutive_failures=0, failing_since=None, last_success_at=now
             )
             return Recorded(Delivery.Status.DELIVERED)
-        if verdict == Verdict.RETRY and not exhausted:
-            retry_at = now + timedelta(seconds=retry_delay(delivery.attempts, retry_after=outcome.retry_after))
+        if verdict == Verdict.GONE or (verdict == Verdict.RETRY and not exhausted):
+            # 410 disables the destination below; the delivery waits for it
+            # to be enabled again, when it becomes due at once.
+            delay = 0.0 if verdict == Verdict.GONE else retry_delay(delivery.attempts, retry_after=outcome.retry_after)
+            retry_at = now + timedelta(seconds=delay)
             status = _back_to_pending(delivery, next_attempt_at=retry_at, fields={**common, "updated_at": now})
             if status is None:
                 return _lost(delivery)
@@ -406,22 +421,28 @@ def destination_enable(*, destination: Destination) -> None:
 
 
 def deliveries_process_due(*, retries: bool, max_seconds: float | None = None) -> int:
-    """Claim due deliveries in batches and push each batch concurrently, until none are due."""
+    """Push due deliveries concurrently until none are due (or time is up).
+
+    A slot freed by a finished push is filled by a new claim at once, so one
+    slow receiver holds only its own slot, not the others'. Claims never
+    exceed the free slots, so no claimed row waits out its lease in a queue.
+    """
     deadline = timezone.now() + timedelta(seconds=max_seconds or settings.DELIVERY_TASK_MAX_SECONDS)
+    slots = settings.DELIVERY_CONCURRENCY
+    running: dict[Future[AttemptOutcome], tuple[Delivery, datetime]] = {}
     done = 0
-    with ThreadPoolExecutor(max_workers=settings.DELIVERY_CONCURRENCY) as pool:
-        while timezone.now() < deadline:
-            # As many as there are threads, so every claimed row is pushed at
-            # once and none waits out its lease in a queue.
-            batch = deliveries_claim(retries=retries, limit=settings.DELIVERY_CONCURRENCY)
-            if not batch:
-                break
-            started = timezone.now()
-            futures = {pool.submit(delivery_push, delivery): delivery for delivery in batch}
-            for future in as_completed(futures):
-                delivery_record(futures[future], future.result(), started_at=started)
+    with ThreadPoolExecutor(max_workers=slots) as pool:
+        while True:
+            if len(running) < slots and timezone.now() < deadline:
+                for delivery in deliveries_claim(retries=retries, limit=slots - len(running)):
+                    running[pool.submit(delivery_push, delivery)] = (delivery, timezone.now())
+            if not running:
+                return done
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                delivery, started = running.pop(future)
+                delivery_record(delivery, future.result(), started_at=started)
                 done += 1
-    return done
 
 
 # --- Sweeper --------------------------------------------------------------------
@@ -441,8 +462,8 @@ def deliveries_sweep() -> SweepReport:
     while True:
         with transaction.atomic():
             stale = list(
-                Delivery.objects.select_for_update(skip_locked=True)
-                .select_related("destination")
+                Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("destination", "source")
                 .filter(status=Delivery.Status.IN_FLIGHT, lease_expires_at__lt=now)[:100]
             )
             for delivery in stale:
@@ -501,14 +522,23 @@ def deliveries_replay(*, deliveries: QuerySet[Delivery]) -> int:
     by_destination: dict[int, list[tuple[int, str]]] = defaultdict(list)
     for destination_id, source_id, user_id in keys:
         by_destination[destination_id].append((source_id, user_id))
+    active = set(Destination.objects.filter(pk__in=by_destination, active=True).values_list("pk", flat=True))
     queued = 0
+    replayed = Q(pk__in=[])
     for destination_id, users in by_destination.items():
+        if destination_id not in active:
+            continue
         lookup = Q()
         for source_id, user_id in users:
             lookup |= Q(source_id=source_id, user_id=user_id)
-        summaries = list(Summary.objects.filter(lookup))
+        # Locked as intake locks them: the version read is the version sent,
+        # and a newer one cannot commit (and be pushed) in between.
+        summaries = list(Summary.objects.select_for_update().filter(lookup).order_by("pk"))
         queued += deliveries_enqueue(summaries=summaries, destination_ids=[destination_id], rerun=True)
-    deliveries.filter(status__in=[Delivery.Status.FAILED, Delivery.Status.DEAD]).update(
+        for summary in summaries:
+            replayed |= Q(destination_id=destination_id, source_id=summary.source_id, user_id=summary.user_id)
+    # Only what was queued again leaves the failed list.
+    deliveries.filter(replayed, status__in=[Delivery.Status.FAILED, Delivery.Status.DEAD]).update(
         status=Delivery.Status.SUPERSEDED, updated_at=timezone.now()
     )
     return queued
@@ -588,6 +618,11 @@ def destination_create(
         raise DestinationConfigError("timeout seconds must be between 1 and 60.")
     if not source_slugs:
         raise DestinationConfigError("Name at least one source.")
+    for key, value in (headers or {}).items():
+        try:
+            f"{key}: {value}".encode("latin-1")
+        except UnicodeEncodeError:
+            raise DestinationConfigError(f"Header {key!r} must be plain ASCII/Latin-1 text.") from None
     sources = list(Source.objects.filter(slug__in=source_slugs))
     unknown = sorted(set(source_slugs) - {s.slug for s in sources})
     if unknown:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from deliveries.services import deliveries_process_due, deliveries_sweep
+from deliveries.services import FIRST_QUEUE, RETRY_QUEUE, deliveries_process_due, deliveries_sweep, wake_reset
 
 
 @shared_task(acks_late=True, soft_time_limit=110, time_limit=130)
 def deliver_due(retries: bool = False) -> int:
     """Push due deliveries (first attempts, or retries) until none are due."""
+    # Commits from now on must be able to wake a worker again.
+    wake_reset(RETRY_QUEUE if retries else FIRST_QUEUE)
     return deliveries_process_due(retries=retries)
 
 

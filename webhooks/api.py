@@ -71,8 +71,9 @@ class WebhookView(APIView):
         try:
             result = event_receive(source=self.source, body=body, header_id=header_id)
         except InvalidJson as exc:
-            self._reject(body, header_id, "invalid_json", str(exc))
-            raise exceptions.ParseError(f"The body is not valid JSON: {exc}", code="invalid_json") from None
+            detail = {"body": [f"Not valid JSON: {exc}"]}
+            self._reject(body, header_id, "validation_error", detail)
+            raise exceptions.ValidationError(detail) from None
         except PayloadInvalid as exc:
             self._reject(body, header_id, "validation_error", exc.detail)
             raise exceptions.ValidationError(exc.detail) from None

@@ -179,6 +179,27 @@ def source_pause(*, source: Source) -> None:
     source.paused = True
 
 
+def _paused_event_apply(event: Event) -> None:
+    """Apply one waiting event in its own savepoint; one that fails is set aside, not retried forever."""
+    try:
+        parsed = parse_event(event.source, body_parse(event.body.encode()), header_id=event.idempotency_key)
+    except (InvalidJson, PayloadInvalid) as exc:
+        event.status, event.error_code = Event.Status.REJECTED, "validation_error"
+        event.error_detail = getattr(exc, "detail", str(exc))
+        return
+    if parsed.action is None:
+        event.status = Event.Status.IGNORED
+        return
+    try:
+        with transaction.atomic():
+            event_apply(source_id=event.source_id, event_id=event.pk, action=parsed.action, at=event.received_at)
+    except Exception as exc:
+        logger.exception("a waiting event could not be applied", extra={"event_pk": event.pk})
+        event.status, event.error_code, event.error_detail = Event.Status.REJECTED, "processing_error", str(exc)
+        return
+    event.status = Event.Status.ACCEPTED
+
+
 def paused_events_process(*, source_id: int, batch_size: int = 200) -> int:
     """Apply a resumed source's waiting events in arrival order; returns how many."""
     done = 0
@@ -187,7 +208,7 @@ def paused_events_process(*, source_id: int, batch_size: int = 200) -> int:
             if Source.objects.filter(pk=source_id, paused=True).exists():
                 return done
             events = list(
-                Event.objects.select_for_update(skip_locked=True)
+                Event.objects.select_for_update(skip_locked=True, of=("self",))
                 .select_related("source")
                 .filter(source_id=source_id, status=Event.Status.PAUSED)
                 .order_by("pk")[:batch_size]
@@ -196,18 +217,7 @@ def paused_events_process(*, source_id: int, batch_size: int = 200) -> int:
                 return done
             now = timezone.now()
             for event in events:
-                try:
-                    parsed = parse_event(event.source, body_parse(event.body.encode()), header_id=event.idempotency_key)
-                except (InvalidJson, PayloadInvalid) as exc:
-                    event.status = Event.Status.REJECTED
-                    event.error_code = "validation_error"
-                    event.error_detail = getattr(exc, "detail", str(exc))
-                else:
-                    if parsed.action is None:
-                        event.status = Event.Status.IGNORED
-                    else:
-                        event.status = Event.Status.ACCEPTED
-                        event_apply(source_id=source_id, event_id=event.pk, action=parsed.action, at=event.received_at)
+                _paused_event_apply(event)
                 event.processed_at = now
             Event.objects.bulk_update(events, ["status", "error_code", "error_detail", "processed_at"])
             done += len(events)

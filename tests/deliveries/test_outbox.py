@@ -13,15 +13,18 @@ from django.utils import timezone
 from deliveries.models import Attempt, Delivery, Destination
 from deliveries.policy import AttemptOutcome, Verdict, parse_retry_after, retry_delay
 from deliveries.services import (
+    DestinationConfigError,
     deliveries_claim,
     deliveries_process_due,
+    deliveries_replay,
     deliveries_sweep,
     delivery_record,
     destination_create,
+    destination_enable,
 )
 from deliveries.ssrf import UnsafeDestination, url_check
 from tests.factories import completed, make_source, user_deleted
-from tests.servers import Reply
+from tests.servers import Reply, free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -218,3 +221,83 @@ def test_a_push_to_a_private_address_is_refused_at_send_time_too(source, destina
     deliveries_process_due(retries=False, max_seconds=5)
 
     assert "refused" in Attempt.objects.get().error
+
+
+def test_410_keeps_the_delivery_waiting_until_the_destination_is_enabled(source, destination, post_webhook, receiver):
+    receiver.default = Reply(410)
+    post_webhook(source, completed())
+    deliveries_process_due(retries=False, max_seconds=5)
+
+    delivery = Delivery.objects.get()
+    assert delivery.status == "pending"
+    assert Destination.objects.get().disabled_at is not None
+    assert deliveries_process_due(retries=True, max_seconds=5) == 0, "a disabled destination is not pushed to"
+
+    receiver.default = Reply(200)
+    destination_enable(destination=Destination.objects.get())
+    deliveries_process_due(retries=True, max_seconds=5)
+    assert Delivery.objects.get().status == "delivered"
+    assert receiver.bodies()[-1]["data"]["version"] == 1
+
+
+def test_a_push_that_raises_fails_alone_and_the_rest_of_the_batch_goes_out(source, post_webhook, receiver):
+    good = destination_create(name="good", url=receiver.url, source_slugs=[source.slug])
+    bad = destination_create(name="bad", url=receiver.url, source_slugs=[source.slug])
+    Destination.objects.filter(pk=bad.pk).update(headers={"X-Name": "Zoë ☃"})
+    post_webhook(source, completed())
+
+    deliveries_process_due(retries=False, max_seconds=5)
+
+    assert Delivery.objects.get(destination=good).status == "delivered"
+    failed = Delivery.objects.get(destination=bad)
+    assert failed.status == "pending"
+    assert "request error" in failed.last_error
+
+
+def test_headers_that_cannot_be_sent_are_refused_up_front(source, receiver):
+    with pytest.raises(DestinationConfigError, match="Latin-1"):
+        destination_create(name="x", url=receiver.url, source_slugs=[source.slug], headers={"X-Name": "☃"})
+
+
+def test_errors_stored_for_operators_carry_no_query_strings(source, post_webhook):
+    url = f"http://127.0.0.1:{free_port()}/hook?token=secret-value"
+    destination_create(name="down", url=url, source_slugs=[source.slug])
+    post_webhook(source, completed())
+
+    deliveries_process_due(retries=False, max_seconds=5)
+
+    error = Delivery.objects.get().last_error
+    assert "connection error" in error
+    assert "secret-value" not in error
+
+
+def test_a_new_version_replacing_a_pending_replay_is_not_marked_rerun(source, destination, post_webhook):
+    post_webhook(source, completed(unit="a"))
+    Delivery.objects.update(status="failed")
+    deliveries_replay(deliveries=Delivery.objects.all())
+    assert Delivery.objects.get(status="pending").rerun is True
+
+    post_webhook(source, completed(unit="b"))
+
+    pending = Delivery.objects.get(status="pending")
+    assert (pending.version, pending.rerun) == (2, False)
+
+
+def test_replay_leaves_failures_of_inactive_destinations_in_the_failed_list(source, destination, post_webhook):
+    post_webhook(source, completed())
+    Delivery.objects.update(status="failed")
+    Destination.objects.update(active=False)
+
+    assert deliveries_replay(deliveries=Delivery.objects.all()) == 0
+    assert Delivery.objects.get().status == "failed"
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://100.100.100.200/latest/meta-data", "http://[2002:a00:1::]/hook", "http://[64:ff9b::a00:1]/hook"],
+)
+def test_cgnat_metadata_and_ipv6_wrapped_private_addresses_are_refused(settings, url):
+    settings.DELIVERY_ALLOW_PRIVATE_NETWORKS = False
+
+    with pytest.raises(UnsafeDestination):
+        url_check(url)
