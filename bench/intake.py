@@ -432,7 +432,7 @@ class CpuMeter:
             return None
         with open(f"/proc/{pid}/cmdline") as fh:
             title = fh.read()
-        # Client backends show their database and address; other databases' are someone else's load.
+        # Client backends show their database and address; other databases' are unrelated load.
         return "postgres" if "(" not in title or f" {self.database} " in title else None
 
     def measure(self, run: Callable[[], Stats]) -> Stats:

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.test import Client
@@ -36,6 +37,15 @@ def broker() -> Iterator[RedisServer]:
     celery_app.conf.broker_url = server.url  # type: ignore[misc]
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _plain_static_files() -> None:
+    """Serve admin assets unhashed: tests run without `collectstatic` and its manifest."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
 
 
 @pytest.fixture(autouse=True)
