@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -301,3 +302,38 @@ def test_cgnat_metadata_and_ipv6_wrapped_private_addresses_are_refused(settings,
 
     with pytest.raises(UnsafeDestination):
         url_check(url)
+
+
+def _claim_concurrently(threads: int, limit: int) -> list[int]:
+    claimed: list[int] = []
+    barrier = threading.Barrier(threads)
+
+    def claim() -> None:
+        barrier.wait()
+        try:
+            claimed.extend(d.pk for d in deliveries_claim(retries=False, limit=limit))
+        finally:
+            connection.close()
+
+    workers = [threading.Thread(target=claim) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return claimed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_claims_never_take_the_same_row_or_a_second_row_of_a_user_in_flight(
+    source, destination, post_webhook
+):
+    for n in range(10):
+        post_webhook(source, completed(user=f"u-{n}"))
+
+    taken = _claim_concurrently(threads=4, limit=5)
+
+    assert len(taken) == len(set(taken)) == 10
+    for n in range(10):
+        post_webhook(source, completed(user=f"u-{n}", unit="newer"))
+    assert Delivery.objects.filter(status="pending").count() == 10
+    assert _claim_concurrently(threads=4, limit=5) == [], "each user already has a push in flight"

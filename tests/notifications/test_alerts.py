@@ -272,3 +272,24 @@ def test_alert_admin_lists_filters_and_searches(admin_client, telegram):
     assert admin_client.get("/admin/notifications/alert/", {"severity__exact": "error"}).status_code == 200
     assert admin_client.get(f"/admin/notifications/alert/{alert.pk}/change/").status_code == 200
     assert admin_client.get("/admin/notifications/message/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("status", "description", "final"),
+    [
+        (400, "Bad Request: chat not found", "failed"),
+        (403, "Forbidden: bot was blocked by the user", "failed"),
+        (401, "Unauthorized", "failed"),
+        (500, "Internal Server Error", "pending"),
+        (502, "Bad Gateway", "pending"),
+    ],
+)
+def test_permanent_errors_fail_at_once_and_transient_ones_wait_for_a_retry(telegram, status, description, final):
+    telegram.script = [BotReply(status, {"ok": False, "error_code": status, "description": description})]
+    alert_raise(fingerprint="f", title="Trouble")
+
+    messages_send_due()
+
+    message = Message.objects.get()
+    assert message.status == final
+    assert message.attempts == 1
