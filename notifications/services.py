@@ -10,14 +10,17 @@ from __future__ import annotations
 import html
 import json
 import logging
+import re
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import DatabaseError, connection, models, transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
+from common.logging import redact
 from notifications import transport
 from notifications.models import Alert, Message
 
@@ -57,13 +60,45 @@ def alert_raise(
 
     Never raises: an alert that cannot be stored is logged instead.
     """
-    details = {str(k): str(v)[:500] for k, v in (details or {}).items()}
-    logger.log(SEVERITY_LEVEL.get(severity, logging.ERROR), "alert: %s", title, extra={"alert": fingerprint, **details})
+    try:
+        title = _scrub(title)
+        details = {str(k): _scrub(str(v))[:500] for k, v in (details or {}).items()}
+        level = SEVERITY_LEVEL.get(severity, logging.ERROR)
+        logger.log(level, "alert: %s", title, extra={"alert": fingerprint, "details": details})
+    except Exception:
+        logger.exception("alert could not be prepared", extra={"alert": fingerprint})
+        return None
     try:
         return _alert_store(fingerprint[:200], title[:200], severity, details, admin_url[:500])
     except DatabaseError:
+        # The database is what failed: send straight from a worker instead,
+        # throttled in the cache, so an outage still reaches the administrators.
+        logger.exception("alert could not be stored; sending it unstored", extra={"alert": fingerprint})
+        _send_unstored(fingerprint, alert_text(severity=severity, title=title, details=details, admin_url=admin_url))
+        return None
+    except Exception:
         logger.exception("alert could not be stored", extra={"alert": fingerprint})
         return None
+
+
+_QUERY = re.compile(r"\?[^\s'\")]*")
+
+
+def _scrub(text: str) -> str:
+    """No secrets in stored or sent alerts: mask credentials and drop query strings (a URL may carry ?token=)."""
+    return redact(_QUERY.sub("?…", text))
+
+
+def _send_unstored(fingerprint: str, text: str) -> None:
+    from notifications.tasks import send_unstored_alert  # tasks import this module
+
+    try:
+        if settings.TELEGRAM_BOT_TOKEN and cache.add(
+            f"alerts:unstored:{fingerprint}", 1, timeout=settings.ALERT_THROTTLE_SECONDS
+        ):
+            send_unstored_alert.apply_async(args=(text,), retry=False)
+    except Exception:
+        logger.warning("could not queue an unstored alert", exc_info=True)
 
 
 _OPEN_SQL = """
@@ -143,12 +178,21 @@ def _clip(text: str, limit: int) -> str:
 
 def alert_text(*, severity: str, title: str, details: dict[str, str], admin_url: str) -> str:
     """A short HTML message: severity, title, details (in the order given), a link to the admin."""
-    lines = [f"{SEVERITY_ICON.get(severity, '')} <b>{html.escape(title)}</b>"]
-    for key, value in details.items():
-        lines.append(f"<b>{html.escape(key)}</b>: {html.escape(_clip(str(value), 300))}")
-    if admin_url:
-        lines.append(f'<a href="{html.escape(admin_url, quote=True)}">Open in the admin</a>')
-    return _clip("\n".join(lines), MAX_TEXT)
+    # Clip the raw text before escaping, so a cut never splits an entity or a
+    # tag (Telegram refuses such a message); the budget keeps it under 4096.
+    head = f"{SEVERITY_ICON.get(severity, '')} <b>{html.escape(_clip(title, 200))}</b>"
+    link = f'<a href="{html.escape(admin_url, quote=True)}">Open in the admin</a>' if admin_url else ""
+    budget = MAX_TEXT - len(head) - len(link)
+    lines = [head]
+    for key, value in list(details.items())[:12]:
+        line = f"<b>{html.escape(_clip(key, 40))}</b>: {html.escape(_clip(str(value), 200))}"
+        budget -= len(line) + 1
+        if budget < 0:
+            break
+        lines.append(line)
+    if link:
+        lines.append(link)
+    return "\n".join(lines)
 
 
 def digest_text(alert: Alert) -> str:
@@ -175,22 +219,35 @@ def alerts_flush() -> int:
     return closed
 
 
-def messages_send_due(*, limit: int = 50) -> int:
-    """Send due messages; transient failures are retried later, permanent ones marked failed."""
+def _claim_one() -> Message | None:
+    """Take one due message under a short lease, just before sending it."""
     now = timezone.now()
     with transaction.atomic():
-        due = list(
+        message = (
             Message.objects.select_for_update(skip_locked=True)
             .filter(status=Message.Status.PENDING, next_attempt_at__lte=now)
-            .order_by("next_attempt_at")[:limit]
+            .order_by("next_attempt_at")
+            .first()
         )
-        # A lease: another sender skips these until it runs out.
-        Message.objects.filter(pk__in=[m.pk for m in due]).update(
+        if message is None:
+            return None
+        # Longer than one send can take (two requests of at most 10 s each).
+        Message.objects.filter(pk=message.pk).update(
             attempts=models.F("attempts") + 1, next_attempt_at=now + timedelta(seconds=SEND_LEASE_SECONDS)
         )
-    for message in due:
+    return message
+
+
+def messages_send_due(*, limit: int = 50) -> int:
+    """Send due messages one by one; transient failures are retried later, permanent ones marked failed."""
+    sent = 0
+    while sent < limit:
+        message = _claim_one()
+        if message is None:
+            break
         _send_one(message)
-    return len(due)
+        sent += 1
+    return sent
 
 
 def _send_one(message: Message) -> None:
@@ -198,14 +255,28 @@ def _send_one(message: Message) -> None:
     try:
         transport.send_message(chat_id=message.chat_id, text=message.text)
     except transport.TransportError as exc:
-        if exc.permanent or attempts >= settings.ALERT_MAX_ATTEMPTS:
-            Message.objects.filter(pk=message.pk).update(status=Message.Status.FAILED, last_error=str(exc)[:1000])
-            logger.error("alert message failed for good", extra={"alert_message": message.pk, "error": str(exc)})
-            return
-        delay = exc.retry_after or RETRY_SECONDS[min(attempts, len(RETRY_SECONDS)) - 1]
-        Message.objects.filter(pk=message.pk).update(
-            next_attempt_at=timezone.now() + timedelta(seconds=delay), last_error=str(exc)[:1000]
-        )
-        logger.warning("alert message will be retried", extra={"alert_message": message.pk, "error": str(exc)})
+        error = exc
+    except Exception as exc:
+        # Unexpected, so not known to be permanent: try again later.
+        error = transport.TransportError(f"{type(exc).__name__}: {exc}", permanent=False)
+    else:
+        Message.objects.filter(pk=message.pk).update(status=Message.Status.SENT, sent_at=timezone.now(), last_error="")
         return
-    Message.objects.filter(pk=message.pk).update(status=Message.Status.SENT, sent_at=timezone.now(), last_error="")
+    if error.permanent or attempts >= settings.ALERT_MAX_ATTEMPTS:
+        Message.objects.filter(pk=message.pk).update(status=Message.Status.FAILED, last_error=str(error)[:1000])
+        logger.error("alert message failed for good", extra={"alert_message": message.pk, "error": str(error)})
+        return
+    delay = error.retry_after or RETRY_SECONDS[min(attempts, len(RETRY_SECONDS)) - 1]
+    Message.objects.filter(pk=message.pk).update(
+        next_attempt_at=timezone.now() + timedelta(seconds=delay), last_error=str(error)[:1000]
+    )
+    logger.warning("alert message will be retried", extra={"alert_message": message.pk, "error": str(error)})
+
+
+def unstored_alert_send(*, text: str) -> None:
+    """Send an alert that could not be stored (the database failed) to every chat, once."""
+    for chat in settings.TELEGRAM_CHAT_IDS:
+        try:
+            transport.send_message(chat_id=chat, text=text)
+        except transport.TransportError as exc:
+            logger.error("unstored alert not sent", extra={"chat": chat, "error": str(exc)})

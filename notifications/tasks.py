@@ -6,7 +6,7 @@ import logging
 
 from celery import shared_task
 
-from notifications.services import alerts_flush, messages_send_due
+from notifications.services import alerts_flush, messages_send_due, unstored_alert_send
 
 logger = logging.getLogger(__name__)
 
@@ -30,3 +30,12 @@ def flush_alerts() -> int:
     except Exception:
         logger.exception("flushing alerts failed; the next flush tries again")
         return 0
+
+
+@shared_task(soft_time_limit=60, time_limit=90)
+def send_unstored_alert(text: str) -> None:
+    """Send an alert the database could not store; it needs no database."""
+    try:
+        unstored_alert_send(text=text)
+    except Exception:
+        logger.exception("sending an unstored alert failed")

@@ -25,11 +25,20 @@ class TransportError(Exception):
         self.retry_after = retry_after
 
 
-def bot() -> Bot:
+def _request() -> HTTPXRequest:
+    return HTTPXRequest(connect_timeout=5.0, read_timeout=10.0, write_timeout=10.0, pool_timeout=5.0)
+
+
+def bot(request: HTTPXRequest | None = None) -> Bot:
     """A Bot for the configured token and API base URL, with connect and read timeouts."""
     base = settings.TELEGRAM_API_BASE_URL.rstrip("/")
-    request = HTTPXRequest(connect_timeout=5.0, read_timeout=10.0, write_timeout=10.0, pool_timeout=5.0)
-    return Bot(settings.TELEGRAM_BOT_TOKEN, base_url=f"{base}/bot", request=request)
+    return Bot(settings.TELEGRAM_BOT_TOKEN, base_url=f"{base}/bot", request=request or _request())
+
+
+def _scrub(text: str) -> str:
+    """python-telegram-bot puts the token in some messages (e.g. a rejected token): mask it."""
+    token = settings.TELEGRAM_BOT_TOKEN
+    return text.replace(token, "***") if token else text
 
 
 def _seconds(value: int | float | timedelta) -> float:
@@ -38,17 +47,22 @@ def _seconds(value: int | float | timedelta) -> float:
 
 def classify(exc: TelegramError) -> TransportError:
     """Map a python-telegram-bot error to a permanent or transient TransportError."""
+    message = _scrub(f"{type(exc).__name__}: {exc}")
     if isinstance(exc, RetryAfter):
-        return TransportError(str(exc), permanent=False, retry_after=_seconds(exc.retry_after))
+        return TransportError(message, permanent=False, retry_after=_seconds(exc.retry_after))
     # BadRequest (e.g. "chat not found") subclasses NetworkError: test it first.
     if isinstance(exc, BadRequest | Forbidden | InvalidToken | ChatMigrated):
-        return TransportError(f"{type(exc).__name__}: {exc}", permanent=True)
-    return TransportError(f"{type(exc).__name__}: {exc}", permanent=False)
+        return TransportError(message, permanent=True)
+    return TransportError(message, permanent=False)
 
 
 async def _send(chat_id: str, text: str) -> None:
-    async with bot() as telegram:
-        await telegram.send_message(chat_id=chat_id, text=text, parse_mode="HTML", disable_web_page_preview=True)
+    # No Bot.initialize(): it would call getMe before every message.
+    request = _request()
+    try:
+        await bot(request).send_message(chat_id=chat_id, text=text, parse_mode="HTML", disable_web_page_preview=True)
+    finally:
+        await request.shutdown()
 
 
 def send_message(*, chat_id: str, text: str) -> None:

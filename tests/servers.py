@@ -219,6 +219,7 @@ class FakeTelegram:
         self.updates: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._next_message_id = 1
+        self._next_update_id = 1000
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -293,7 +294,8 @@ class FakeTelegram:
     def add_message(self, chat_id: int, text: str) -> None:
         """A user writes to the bot in a chat."""
         with self._lock:
-            update_id = 1000 + len(self.updates) + len(self.calls)
+            self._next_update_id += 1
+            update_id = self._next_update_id
             self.updates.append(
                 {
                     "update_id": update_id,

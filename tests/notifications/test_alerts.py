@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import socket
+import time
 from datetime import timedelta
 
 import pytest
@@ -10,7 +12,6 @@ from celery import shared_task
 from django.db import connection
 from django.utils import timezone
 
-from common.logging import JsonFormatter
 from deliveries.models import Delivery, Destination
 from deliveries.services import deliveries_process_due, deliveries_sweep, destination_create
 from notifications.models import Alert, Message
@@ -249,16 +250,58 @@ def test_unhandled_task_exceptions_raise_an_alert_but_the_alert_tasks_do_not(eag
     assert alert.details["error"] == "boom"
 
 
-def test_the_bot_token_never_reaches_the_logs(telegram, caplog):
+def test_the_bot_token_never_reaches_a_log_record(telegram, caplog):
     with caplog.at_level(logging.DEBUG):
         alert_raise(fingerprint="f", title="Trouble")
         messages_send_due()
 
     assert telegram.texts()
-    written = "\n".join(JsonFormatter().format(record) for record in caplog.records)
-    assert "Trouble" in written
-    assert BOT_TOKEN not in written
-    assert BOT_TOKEN.split(":")[1] not in written
+    raw = "\n".join(record.getMessage() + repr(record.__dict__) for record in caplog.records)
+    assert "Trouble" in raw
+    assert BOT_TOKEN.split(":")[1] not in raw
+
+
+def test_a_rejected_token_fails_for_good_without_storing_the_token(settings):
+    elsewhere = FakeTelegram("999:another-token")
+    settings.TELEGRAM_BOT_TOKEN = BOT_TOKEN
+    settings.TELEGRAM_CHAT_IDS = [OPS_CHAT]
+    settings.TELEGRAM_API_BASE_URL = elsewhere.url
+    try:
+        alert_raise(fingerprint="f", title="Trouble")
+        messages_send_due()
+    finally:
+        elsewhere.close()
+
+    message = Message.objects.get()
+    assert message.status == "failed"
+    assert "InvalidToken" in message.last_error
+    assert BOT_TOKEN.split(":")[1] not in message.last_error
+
+
+def test_alert_details_carry_no_secrets(telegram):
+    alert_raise(
+        fingerprint="f",
+        title="Push to https://hr.example/hook?token=abc123 failed",
+        details={"url": "https://hr.example/hook?token=abc123", "error": "Bearer tly_secretvalue rejected"},
+    )
+    messages_send_due()
+
+    stored = Alert.objects.get()
+    everything = stored.title + repr(stored.details) + "".join(telegram.texts())
+    assert "abc123" not in everything
+    assert "tly_secretvalue" not in everything
+    assert "https://hr.example/hook" in everything
+
+
+def test_long_details_are_clipped_without_breaking_the_html(telegram):
+    alert_raise(fingerprint="f", title="<&>" * 100, details={f"k{n}": "<&>" * 300 for n in range(20)})
+    messages_send_due()
+
+    [text] = telegram.texts()
+    assert len(text) < 4096
+    assert "&amp;" in text
+    assert text.count("<b>") == text.count("</b>")
+    assert not text.rstrip("…").endswith("&amp")
 
 
 def test_alert_admin_lists_filters_and_searches(admin_client, telegram):
@@ -293,3 +336,37 @@ def test_permanent_errors_fail_at_once_and_transient_ones_wait_for_a_retry(teleg
     message = Message.objects.get()
     assert message.status == final
     assert message.attempts == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_request_path_never_waits_on_telegram(source, post_webhook, settings):
+    hanging = socket.socket()
+    hanging.bind(("127.0.0.1", 0))
+    hanging.listen(16)  # accepts connections, never answers
+    settings.TELEGRAM_BOT_TOKEN = BOT_TOKEN
+    settings.TELEGRAM_CHAT_IDS = [OPS_CHAT]
+    settings.TELEGRAM_API_BASE_URL = f"http://127.0.0.1:{hanging.getsockname()[1]}"
+    try:
+        started = time.monotonic()
+        response = post_webhook(source, completed(score="bad"))
+        elapsed = time.monotonic() - started
+    finally:
+        hanging.close()
+
+    assert response.status_code == 400
+    assert elapsed < 2, "the alert is only stored and queued on the request path"
+    assert Message.objects.get().status == "pending"
+
+
+def test_an_alert_the_database_cannot_store_is_sent_straight_once_per_window(telegram, eager_tasks):
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE notifications_alert RENAME TO notifications_alert_away")
+    try:
+        for _ in range(3):
+            assert alert_raise(fingerprint="db", title="Database is down", details={"error": "gone"}) is None
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE notifications_alert_away RENAME TO notifications_alert")
+
+    [text] = telegram.texts(OPS_CHAT)
+    assert "Database is down" in text

@@ -16,14 +16,14 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connections
+from django.db import close_old_connections, connections
 from django.db.models import Min, Sum
 from django.utils import timezone
 from telegram.error import TelegramError
 
 from deliveries.models import Delivery
 from deliveries.services import deliveries_replay
-from notifications.transport import bot
+from notifications.transport import bot, classify
 from webhooks.models import IntakeCounter
 
 logger = logging.getLogger(__name__)
@@ -85,6 +85,16 @@ def _retry(argument: str) -> str:
 
 def answer(chat_id: str, text: str) -> str | None:
     """The reply to one message, or None to stay silent. Only configured chats get data."""
+    # A long-running process: drop connections the database closed meanwhile.
+    close_old_connections()
+    try:
+        return _answer(chat_id, text)
+    except Exception:
+        logger.exception("the bot could not answer", extra={"command": text[:40]})
+        return "Tally could not answer that just now; the error is logged."
+
+
+def _answer(chat_id: str, text: str) -> str | None:
     if chat_id not in settings.TELEGRAM_CHAT_IDS:
         return "This chat is not allowed to ask Tally anything." if text.startswith("/") else None
     command, _, argument = text.strip().partition(" ")
@@ -112,8 +122,11 @@ class Command(BaseCommand):
             raise CommandError("TELEGRAM_BOT_TOKEN is not set.")
         if not settings.TELEGRAM_CHAT_IDS:
             raise CommandError("TELEGRAM_CHAT_IDS is not set: the bot would answer nobody.")
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(self._poll(once=once, poll_timeout=poll_timeout))
+        try:
+            with contextlib.suppress(KeyboardInterrupt):
+                asyncio.run(self._poll(once=once, poll_timeout=poll_timeout))
+        except TelegramError as exc:
+            raise CommandError(f"Telegram refused: {classify(exc)}") from None
 
     async def _poll(self, *, once: bool, poll_timeout: int) -> None:
         try:
