@@ -34,6 +34,18 @@ def redact(text: str) -> str:
     return text
 
 
+_QUERY = re.compile(r"\?[^\s'\")]*")
+
+
+def scrub(text: str) -> str:
+    """Text fit to store or show to operators: secrets masked, query strings dropped.
+
+    A URL's query may carry a credential Tally does not recognise as one
+    (PYBOSSA-style `?token=`, or a receiver's own), so it is dropped whole.
+    """
+    return redact(_QUERY.sub("?…", text))
+
+
 class RequestIdMiddleware:
     """Take X-Request-ID from the proxy (or make one) and echo it on the response."""
 

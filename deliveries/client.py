@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import time
 from functools import lru_cache
 
 import requests
 from requests.adapters import HTTPAdapter
 
-from common.logging import redact
+from common.logging import scrub
 from common.standard_webhooks import sign
 from deliveries.policy import AttemptOutcome, parse_retry_after
 from deliveries.ssrf import UnsafeDestination, url_check
@@ -29,12 +28,8 @@ def session() -> requests.Session:
     return http
 
 
-_QUERY = re.compile(r"\?[^\s'\")]*")
-
-
 def _clean(exc: BaseException) -> str:
-    """An error message without query strings (a destination URL may carry a token there)."""
-    return redact(_QUERY.sub("?…", str(exc)))[:500]
+    return scrub(str(exc))[:500]
 
 
 def signed_headers(*, secret: str, msg_id: str, body: bytes, extra: dict[str, str]) -> dict[str, str]:

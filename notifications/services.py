@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import json
 import logging
-import re
 from datetime import timedelta
 from typing import Any
 
@@ -20,7 +19,7 @@ from django.db import DatabaseError, connection, models, transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from common.logging import redact
+from common.logging import scrub
 from notifications import transport
 from notifications.models import Alert, Message
 
@@ -61,8 +60,8 @@ def alert_raise(
     Never raises: an alert that cannot be stored is logged instead.
     """
     try:
-        title = _scrub(title)
-        details = {str(k): _scrub(str(v))[:500] for k, v in (details or {}).items()}
+        title = scrub(title)
+        details = {str(k): scrub(str(v))[:500] for k, v in (details or {}).items()}
         level = SEVERITY_LEVEL.get(severity, logging.ERROR)
         logger.log(level, "alert: %s", title, extra={"alert": fingerprint, "details": details})
     except Exception:
@@ -79,14 +78,6 @@ def alert_raise(
     except Exception:
         logger.exception("alert could not be stored", extra={"alert": fingerprint})
         return None
-
-
-_QUERY = re.compile(r"\?[^\s'\")]*")
-
-
-def _scrub(text: str) -> str:
-    """No secrets in stored or sent alerts: mask credentials and drop query strings (a URL may carry ?token=)."""
-    return redact(_QUERY.sub("?…", text))
 
 
 def _send_unstored(fingerprint: str, text: str) -> None:
