@@ -44,7 +44,7 @@ format: venv
 
 bench: venv services
 	env $(TEST_ENV) $(BIN)/python bench/intake.py
-	env $(TEST_ENV) $(BIN)/python bench/deliveries.py
+	env $(TEST_ENV) $(BIN)/python bench/pushes.py
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,4 +1,4 @@
-"""The baseline for bench/deliveries.py: a plain Celery task that sends one signed POST per message.
+"""The baseline for bench/pushes.py: a plain Celery task that sends one signed POST per message.
 
 This is how a push is usually written first: one broker message per push, one
 task per message, `acks_late`, nothing recorded in the database. It signs like

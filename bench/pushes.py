@@ -2,7 +2,7 @@
 
 Run with the test environment (see bench/README.md):
 
-    env $(TEST_ENV) .venv/bin/python bench/deliveries.py
+    env $(TEST_ENV) .venv/bin/python bench/pushes.py
 
 It recreates the database `tally_bench_deliveries`, migrates it, starts its
 own redis-server as the Celery broker on a free port, and a receiver on
@@ -734,7 +734,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     sys.setswitchinterval(0.0005)  # client and receiver threads: hand the GIL over promptly
-    command = " ".join(["env $(TEST_ENV) .venv/bin/python bench/deliveries.py", shlex.join(sys.argv[1:])]).strip()
+    command = " ".join(["env $(TEST_ENV) .venv/bin/python bench/pushes.py", shlex.join(sys.argv[1:])]).strip()
     print(f"deliveries benchmark: {command}")
     print(f"code {code_version()}, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
     began = time.perf_counter()
