@@ -309,7 +309,7 @@ def delivery_record(
     else:
         level = Attempt.Level.WARNING if verdict == Verdict.RETRY and not exhausted else Attempt.Level.ERROR
         error = outcome.error or f"HTTP {outcome.status_code}"
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         Attempt.objects.create(
             delivery=delivery,
             number=delivery.attempts,
@@ -326,9 +326,14 @@ def delivery_record(
             done = _owned(delivery).update(status=Delivery.Status.DELIVERED, delivered_at=now, updated_at=now, **common)
             if not done:
                 return _lost(delivery)
-            Destination.objects.filter(pk=destination.pk).update(
-                consecutive_failures=0, failing_since=None, last_success_at=now
-            )
+            # Written only when it changes something (or a few seconds have
+            # passed), so a busy, healthy destination's row is not rewritten per push.
+            Destination.objects.filter(pk=destination.pk).filter(
+                Q(consecutive_failures__gt=0)
+                | Q(failing_since__isnull=False)
+                | Q(last_success_at__isnull=True)
+                | Q(last_success_at__lt=now - timedelta(seconds=5))
+            ).update(consecutive_failures=0, failing_since=None, last_success_at=now)
             return Recorded(Delivery.Status.DELIVERED)
         if verdict == Verdict.GONE or (verdict == Verdict.RETRY and not exhausted):
             # 410 disables the destination below; the delivery waits for it
@@ -361,6 +366,25 @@ def delivery_record(
             admin_url=admin_link(delivery),
         )
     return Recorded(status)
+
+
+def _record_together(outcomes: list[tuple[Delivery, datetime, AttemptOutcome]]) -> None:
+    """Record pushes that finished together in one transaction: one commit for the lot.
+
+    Should one record fail, the others are recorded one by one, so a single
+    bad row never strands the rest in flight.
+    """
+    try:
+        with transaction.atomic():
+            for delivery, started, outcome in outcomes:
+                delivery_record(delivery, outcome, started_at=started)
+    except Exception:
+        logger.exception("recording a group of pushes failed; recording them one by one")
+        for delivery, started, outcome in outcomes:
+            try:
+                delivery_record(delivery, outcome, started_at=started)
+            except Exception:
+                logger.exception("could not record a push", extra={"delivery": delivery.pk})
 
 
 def _lost(delivery: Delivery) -> Recorded:
@@ -433,16 +457,17 @@ def deliveries_process_due(*, retries: bool, max_seconds: float | None = None) -
     done = 0
     with ThreadPoolExecutor(max_workers=slots) as pool:
         while True:
-            if len(running) < slots and timezone.now() < deadline:
+            # Claim when half the slots are free (or none is busy): fewer,
+            # larger claims under load, no waiting when the queue is quiet.
+            if len(running) <= slots // 2 and timezone.now() < deadline:
                 for delivery in deliveries_claim(retries=retries, limit=slots - len(running)):
                     running[pool.submit(delivery_push, delivery)] = (delivery, timezone.now())
             if not running:
                 return done
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in finished:
-                delivery, started = running.pop(future)
-                delivery_record(delivery, future.result(), started_at=started)
-                done += 1
+            outcomes = [(*running.pop(future), future.result()) for future in finished]
+            _record_together(outcomes)
+            done += len(outcomes)
 
 
 # --- Sweeper --------------------------------------------------------------------
