@@ -207,6 +207,25 @@ class Connection:
         return chunk
 
 
+def event_body(tag: str, n: int, user: int, unit: int) -> bytes:
+    """The n-th distinct test.completed body of a run."""
+    second = n % 86400
+    return (
+        BODY
+        % {
+            "tag": tag,
+            "n": n,
+            "user": user,
+            "org": user % 50,
+            "unit": unit,
+            "course": unit % 5,
+            "score": n % 11,
+            "passed": "true" if n % 11 >= 6 else "false",
+            "at": f"{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}Z",
+        }
+    ).encode()
+
+
 @dataclass
 class Target:
     port: int
@@ -219,21 +238,7 @@ class Target:
 
     def request(self, n: int) -> bytes:
         user, unit = n % self.users, (n // self.users) % self.units
-        second = n % 86400
-        body = (
-            BODY
-            % {
-                "tag": self.tag,
-                "n": n,
-                "user": user,
-                "org": user % 50,
-                "unit": unit,
-                "course": unit % 5,
-                "score": n % 11,
-                "passed": "true" if n % 11 >= 6 else "false",
-                "at": f"{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}Z",
-            }
-        ).encode()
+        body = event_body(self.tag, n, user, unit)
         head = (
             f"POST /api/v1/webhooks/{self.slug}/ HTTP/1.1\r\nHost: {HOST}\r\n"
             f"Authorization: Bearer {self.token}\r\nContent-Type: application/json\r\n"
@@ -401,48 +406,62 @@ def machine_busy() -> float:
 
 @dataclass
 class CpuMeter:
-    """CPU time by process group: this load generator, gunicorn, PostgreSQL (bench database)."""
+    """CPU seconds by process group (gunicorn, workers, broker), PostgreSQL (this database) and this process.
 
-    server_pid: int
+    `groups` maps a process group id to its name; the processes a benchmark
+    starts each lead a session of their own, so their children count with them.
+    With `count_children`, children this process has reaped (wrk) count as its own.
+    """
+
     database: str
+    groups: dict[int, str] = field(default_factory=dict)
+    own: str = "bench"
+    count_children: bool = False
 
     def sample(self) -> dict[str, float]:
-        own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-        # Children: wrk, once it has exited (gunicorn is reaped only at the very end).
-        sample = {"load generator": own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime}
-        sample.update(gunicorn=0.0, postgres=0.0)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        own = usage.ru_utime + usage.ru_stime
+        if self.count_children:
+            children = resource.getrusage(resource.RUSAGE_CHILDREN)
+            own += children.ru_utime + children.ru_stime
+        sample = {self.own: own, "postgres": 0.0}
+        sample.update({name: 0.0 for name in self.groups.values()})
         for pid in filter(str.isdigit, os.listdir("/proc")):
             try:
                 with open(f"/proc/{pid}/stat") as fh:
                     text = fh.read()
-                group = self._group(int(pid), text)
-            except (OSError, ValueError):
+                comm = text[text.index("(") + 1 : text.rindex(")")]
+                rest = text[text.rindex(")") + 2 :].split()
+                group = self.groups.get(int(rest[2]))
+                if group is None and comm == "postgres":
+                    with open(f"/proc/{pid}/cmdline") as fh:
+                        title = fh.read()
+                    # Client backends show their database; other databases' are unrelated load.
+                    group = "postgres" if "(" not in title or f" {self.database} " in title else None
+            except (OSError, ValueError, IndexError):
                 continue
             if group:
-                rest = text[text.rindex(")") + 2 :].split()
                 sample[group] += (int(rest[11]) + int(rest[12])) / TICKS
         sample["machine"] = machine_busy()
         return sample
 
-    def _group(self, pid: int, stat: str) -> str | None:
-        comm, ppid = stat[stat.index("(") + 1 : stat.rindex(")")], int(stat[stat.rindex(")") + 2 :].split()[1])
-        if self.server_pid in (pid, ppid):
-            return "gunicorn"
-        if comm != "postgres":
-            return None
-        with open(f"/proc/{pid}/cmdline") as fh:
-            title = fh.read()
-        # Client backends show their database and address; other databases' are unrelated load.
-        return "postgres" if "(" not in title or f" {self.database} " in title else None
+    @staticmethod
+    def usage(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, float]:
+        """% of one core by group over `seconds`; `other` is the rest of the machine's busy time."""
+        used = {key: (after.get(key, 0.0) - before.get(key, 0.0)) / seconds * 100 for key in after}
+        used["other"] = used.pop("machine") - sum(used.values())
+        return {key: value for key, value in used.items() if value >= 0.5 or key == "other"}
 
     def measure(self, run: Callable[[], Stats]) -> Stats:
         before = self.sample()
         stats = run()
-        after = self.sample()
-        used = {key: (after[key] - before[key]) / stats.elapsed * 100 for key in before}
-        used["other"] = used.pop("machine") - sum(used.values())
-        stats.cpu = used
+        stats.cpu = self.usage(before, self.sample(), stats.elapsed)
         return stats
+
+
+def cpu_text(used: dict[str, float]) -> str:
+    shown = ", ".join(f"{key} {value:.0f}%" for key, value in used.items())
+    return f"CPU, % of one core: {shown}; total {sum(used.values()):.0f}% of {(os.cpu_count() or 1) * 100}%"
 
 
 # --- Report --------------------------------------------------------------------------------------
@@ -452,12 +471,6 @@ def report_row(name: str, stats: Stats) -> str:
     p50, p95, p99 = (stats.ms(p) for p in (50, 95, 99))
     errors = sum(stats.errors.values())
     return f"{name:<24} {stats.accepted:>8} {stats.rate:>10.0f} {p50:>8.1f} {p95:>8.1f} {p99:>8.1f} {errors:>7}"
-
-
-def cpu_line(stats: Stats) -> str:
-    total = sum(stats.cpu.values())
-    shown = ", ".join(f"{key} {value:.0f}%" for key, value in stats.cpu.items())
-    return f"  CPU, % of one core: {shown}; total {total:.0f}% of {(os.cpu_count() or 1) * 100}%"
 
 
 def stored_events(url: str, slug: str) -> dict[str, int]:
@@ -535,7 +548,12 @@ def main() -> int:
         wait_healthy(server, port, log)
         warm = closed_loop(target, numbers, args.clients, args.warmup)
         closed_name = f"closed {args.clients} clients" + (" wrk" if args.wrk else "")
-        meter = CpuMeter(server.pid, urlsplit(args.database_url).path.lstrip("/"))
+        meter = CpuMeter(
+            urlsplit(args.database_url).path.lstrip("/"),
+            {server.pid: "gunicorn"},
+            own="load generator",
+            count_children=True,
+        )
         if args.wrk:
             closed = meter.measure(lambda: closed_loop_wrk(target, args.clients, args.duration, workdir))
         else:
@@ -553,7 +571,7 @@ def main() -> int:
     print(f"{'run':<24} {'accepted':>8} {'events/s':>10} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for name, stats in results:
         print(report_row(name, stats))
-        print(cpu_line(stats))
+        print(f"  {cpu_text(stats.cpu)}")
         if stats.lags:
             lag = percentile(stats.lags, 99) * 1000
             print(f"  open loop: {stats.accepted / stats.elapsed:.0f}/s achieved, send lag p99 {lag:.1f} ms")

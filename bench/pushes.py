@@ -37,7 +37,6 @@ import itertools
 import json
 import math
 import os
-import resource
 import secrets
 import shlex
 import shutil
@@ -55,13 +54,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from intake import (
-    BODY,
     HOST,
     ROOT,
-    TICKS,
     Connection,
+    CpuMeter,
     code_version,
+    cpu_text,
     database_recreate,
+    event_body,
     free_port,
     machine_busy,
     manage,
@@ -246,70 +246,6 @@ def worker_start(
 
 
 # --- CPU accounting ------------------------------------------------------------------------------
-
-
-@dataclass
-class CpuMeter:
-    """CPU seconds by process group (workers, gunicorn, broker), PostgreSQL and this process."""
-
-    database: str
-    groups: dict[int, str] = field(default_factory=dict)  # process group id -> name
-
-    def sample(self) -> dict[str, float]:
-        own = resource.getrusage(resource.RUSAGE_SELF)
-        sample = {"bench": own.ru_utime + own.ru_stime, "postgres": 0.0}
-        sample.update({name: 0.0 for name in self.groups.values()})
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                with open(f"/proc/{pid}/stat") as fh:
-                    text = fh.read()
-                comm = text[text.index("(") + 1 : text.rindex(")")]
-                rest = text[text.rindex(")") + 2 :].split()
-                group = self.groups.get(int(rest[2]))
-                if group is None and comm == "postgres":
-                    with open(f"/proc/{pid}/cmdline") as fh:
-                        title = fh.read()
-                    # Backends of other databases are someone else's load.
-                    group = "postgres" if "(" not in title or f" {self.database} " in title else None
-            except (OSError, ValueError, IndexError):
-                continue
-            if group:
-                sample[group] += (int(rest[11]) + int(rest[12])) / TICKS
-        sample["machine"] = machine_busy()
-        return sample
-
-    @staticmethod
-    def usage(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, float]:
-        """% of one core by group over `seconds`; `other` is the rest of the machine's busy time."""
-        used = {key: (after.get(key, 0.0) - before.get(key, 0.0)) / seconds * 100 for key in after}
-        used["other"] = used.pop("machine") - sum(used.values())
-        return {key: value for key, value in used.items() if value >= 0.5 or key == "other"}
-
-
-def cpu_text(used: dict[str, float]) -> str:
-    shown = ", ".join(f"{key} {value:.0f}%" for key, value in used.items())
-    return f"CPU, % of one core: {shown}; total {sum(used.values()):.0f}% of {(os.cpu_count() or 1) * 100}%"
-
-
-# --- Events --------------------------------------------------------------------------------------
-
-
-def event_body(tag: str, n: int, user: int, unit: int) -> bytes:
-    second = n % 86400
-    return (
-        BODY
-        % {
-            "tag": tag,
-            "n": n,
-            "user": user,
-            "org": user % 50,
-            "unit": unit,
-            "course": unit % 5,
-            "score": n % 11,
-            "passed": "true" if n % 11 >= 6 else "false",
-            "at": f"{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}Z",
-        }
-    ).encode()
 
 
 def user_key(user: int) -> str:
