@@ -54,8 +54,10 @@ def alert_raise(
     severity: str = Alert.Severity.ERROR,
     details: dict[str, Any] | None = None,
     admin_url: str = "",
-) -> Alert | None:
+) -> int | None:
     """Store an alert and queue its message, at most once per fingerprint per throttle window.
+
+    Returns the id of the alert (its window), or None if it could not be stored.
 
     Never raises: an alert that cannot be stored is logged instead.
     """
@@ -101,7 +103,8 @@ RETURNING a.id, a.count, a.first_seen_at
 """
 
 
-def _alert_store(fingerprint: str, title: str, severity: str, details: dict[str, str], admin_url: str) -> Alert:
+def _alert_store(fingerprint: str, title: str, severity: str, details: dict[str, str], admin_url: str) -> int:
+    """Count the occurrence into its window, or open one and queue its message; return the alert's id."""
     now = timezone.now()
     window = timedelta(seconds=settings.ALERT_THROTTLE_SECONDS)
     json_placeholder = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
@@ -113,12 +116,12 @@ def _alert_store(fingerprint: str, title: str, severity: str, details: dict[str,
             cursor.execute(_OPEN_SQL.format(json=json_placeholder), params)
             alert_id, count, first_seen_at = cursor.fetchone()
         if count > 1 and first_seen_at > now - window:
-            return Alert.objects.get(pk=alert_id)  # throttled: counted into the window
+            return int(alert_id)  # throttled: counted into the window
         if count > 1:
             # The window is over: this occurrence opens the next one.
             Alert.objects.filter(pk=alert_id).update(count=models.F("count") - 1)
             _window_close(Alert.objects.get(pk=alert_id))
-            alert = Alert.objects.create(
+            alert_id = Alert.objects.create(
                 fingerprint=fingerprint,
                 severity=severity,
                 title=title,
@@ -126,29 +129,29 @@ def _alert_store(fingerprint: str, title: str, severity: str, details: dict[str,
                 admin_url=admin_url,
                 first_seen_at=now,
                 last_seen_at=now,
-            )
-        else:
-            alert = Alert.objects.get(pk=alert_id)
+            ).pk
         text = alert_text(severity=severity, title=title, details=details, admin_url=admin_url)
-        _messages_queue(alert, Message.Kind.ALERT, text)
-    return alert
+        _messages_queue(alert_id, Message.Kind.ALERT, text)
+    return int(alert_id)
 
 
 def _window_close(alert: Alert) -> None:
     """Close a throttling window; if more came after the first, queue the digest."""
     Alert.objects.filter(pk=alert.pk).update(closed=True)
     if alert.count > 1:
-        _messages_queue(alert, Message.Kind.DIGEST, digest_text(alert))
+        _messages_queue(alert.pk, Message.Kind.DIGEST, digest_text(alert))
 
 
-def _messages_queue(alert: Alert, kind: str, text: str) -> None:
+def _messages_queue(alert_id: int, kind: str, text: str) -> None:
     chats = settings.TELEGRAM_CHAT_IDS if settings.TELEGRAM_BOT_TOKEN else []
     now = timezone.now()
     if not chats:
-        Message.objects.create(alert=alert, kind=kind, text=text, status=Message.Status.LOGGED, next_attempt_at=now)
+        Message.objects.create(
+            alert_id=alert_id, kind=kind, text=text, status=Message.Status.LOGGED, next_attempt_at=now
+        )
         return
     Message.objects.bulk_create(
-        [Message(alert=alert, kind=kind, chat_id=chat, text=text, next_attempt_at=now) for chat in chats]
+        [Message(alert_id=alert_id, kind=kind, chat_id=chat, text=text, next_attempt_at=now) for chat in chats]
     )
     transaction.on_commit(_wake_sender)
 

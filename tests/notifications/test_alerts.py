@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from celery import shared_task
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from deliveries.models import Delivery, Destination
@@ -370,3 +371,13 @@ def test_an_alert_the_database_cannot_store_is_sent_straight_once_per_window(tel
 
     [text] = telegram.texts(OPS_CHAT)
     assert "Database is down" in text
+
+
+def test_a_throttled_occurrence_costs_one_statement(telegram):
+    alert_raise(fingerprint="f", title="Trouble")
+    with CaptureQueriesContext(connection) as captured:
+        alert_raise(fingerprint="f", title="Trouble")
+
+    statements = [q["sql"] for q in captured.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    assert len(statements) == 1, statements
+    assert Alert.objects.get().count == 2
