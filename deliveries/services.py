@@ -267,11 +267,6 @@ def delivery_push(delivery: Delivery) -> AttemptOutcome:
     )
 
 
-@dataclass(frozen=True)
-class Recorded:
-    status: str
-
-
 def _owned(delivery: Delivery) -> QuerySet[Delivery]:
     return Delivery.objects.filter(pk=delivery.pk, claim=delivery.claim, status=Delivery.Status.IN_FLIGHT)
 
@@ -293,8 +288,10 @@ def _back_to_pending(delivery: Delivery, *, next_attempt_at: datetime, fields: d
 
 def delivery_record(
     delivery: Delivery, outcome: AttemptOutcome, *, started_at: datetime, blame_destination: bool = True
-) -> Recorded:
+) -> str:
     """Log the attempt and move the delivery (and its destination) on.
+
+    Returns the delivery's new status, or "lost" when another worker owns it now.
 
     `blame_destination` is False when the attempt ended on Tally's side (a
     worker lost mid-push): it is retried but does not count as the receiver
@@ -334,7 +331,7 @@ def delivery_record(
                 | Q(last_success_at__isnull=True)
                 | Q(last_success_at__lt=now - timedelta(seconds=5))
             ).update(consecutive_failures=0, failing_since=None, last_success_at=now)
-            return Recorded(Delivery.Status.DELIVERED)
+            return Delivery.Status.DELIVERED
         if verdict == Verdict.GONE or (verdict == Verdict.RETRY and not exhausted):
             # 410 disables the destination below; the delivery waits for it
             # to be enabled again, when it becomes due at once.
@@ -365,7 +362,7 @@ def delivery_record(
             },
             admin_url=admin_link(delivery),
         )
-    return Recorded(status)
+    return status
 
 
 def _record_together(outcomes: list[tuple[Delivery, datetime, AttemptOutcome]]) -> None:
@@ -387,9 +384,9 @@ def _record_together(outcomes: list[tuple[Delivery, datetime, AttemptOutcome]]) 
                 logger.exception("could not record a push", extra={"delivery": delivery.pk})
 
 
-def _lost(delivery: Delivery) -> Recorded:
+def _lost(delivery: Delivery) -> str:
     logger.warning("lost the claim on a delivery while pushing", extra={"delivery": delivery.pk})
-    return Recorded("lost")
+    return "lost"
 
 
 def _destination_failed(destination: Destination, *, now: datetime) -> None:
