@@ -15,7 +15,7 @@ TEST_ENV := DEBUG=false \
 	DELIVERY_ALLOW_PRIVATE_NETWORKS=true \
 	ALLOWED_HOSTS=localhost,127.0.0.1,testserver
 
-.PHONY: venv run test lint format bench services clean
+.PHONY: venv run test lint format bench services browser clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,10 @@ run: venv
 services:
 	scripts/ensure-services
 
-test: venv services
+browser:
+	scripts/ensure-browser
+
+test: venv services browser
 	env $(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: venv

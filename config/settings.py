@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "results",
     "deliveries",
     "notifications",
+    "progress",
 ]
 
 MIDDLEWARE = [
@@ -213,6 +214,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "process-waiting-events": {"task": "webhooks.tasks.process_waiting_events", "schedule": 60.0},
     "sweep-deliveries": {"task": "deliveries.tasks.sweep_deliveries", "schedule": DELIVERY_SWEEP_SECONDS},
     "flush-alerts": {"task": "notifications.tasks.flush_alerts", "schedule": 30.0},
+    "prune-progress-jobs": {"task": "progress.tasks.prune_progress_jobs", "schedule": 600.0},
 }
 
 # Alerts (Telegram). Without a token alerts are stored and logged only.
@@ -227,6 +229,14 @@ ALERT_BACKLOG_SECONDS: int = env.int("ALERT_BACKLOG_SECONDS", default=300)
 ALERT_DESTINATION_FAILURES: int = env.int("ALERT_DESTINATION_FAILURES", default=5)
 # Where operators reach this Tally; alert links to the admin start with it.
 TALLY_BASE_URL: str = env.str("TALLY_BASE_URL", default="http://127.0.0.1:8000")
+
+# Progress jobs. A job is kept this long after its last activity unless its
+# own maxage says otherwise; with a write token, create and update need token=.
+PROGRESS_RETENTION_DAYS: int = env.int("PROGRESS_RETENTION_DAYS", default=7)
+PROGRESS_WRITE_TOKEN: str = env.str("PROGRESS_WRITE_TOKEN", default="")
+# How often the show page fetches new numbers, and how long a drawn PNG is reused.
+PROGRESS_REFRESH_SECONDS: int = env.int("PROGRESS_REFRESH_SECONDS", default=2)
+PROGRESS_RENDER_CACHE_SECONDS: int = env.int("PROGRESS_RENDER_CACHE_SECONDS", default=5)
 
 LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {

@@ -1,0 +1,57 @@
+"""Progress jobs: long work split over workers, each reporting `current/total`."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import F, Q
+
+ID_LENGTH = 200
+TEXT_LENGTH = 1000
+
+
+class Job(models.Model):
+    """One job, named by its caller (`jobid`); `create` on an existing one starts it again."""
+
+    jobid = models.CharField(max_length=ID_LENGTH, unique=True)
+    description = models.TextField(blank=True)
+    maxage = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Seconds without activity before the job is pruned (default: retention)."
+    )
+    created = models.DateTimeField(help_text="When the job was created, or last reset by create.")
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return self.jobid
+
+
+class Worker(models.Model):
+    """One worker's latest report; created by its first update."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="workers")
+    workid = models.CharField(max_length=ID_LENGTH)
+    current = models.FloatField()
+    total = models.FloatField()
+    text = models.CharField(max_length=TEXT_LENGTH, blank=True)
+    ok = models.BooleanField(default=True)
+    updated = models.DateTimeField()
+
+    class Meta:
+        ordering = ["job", "workid"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "workid"], name="progress_worker_unique"),
+            # A total of 0 is refused from clients; Tally's own commands store
+            # 0/0 for a run with nothing to do, which shows as done.
+            models.CheckConstraint(
+                condition=Q(current__gte=0) & Q(total__gte=0) & Q(current__lte=F("total")),
+                name="progress_worker_within_total",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job_id}:{self.workid}"
+
+    @property
+    def percent(self) -> float:
+        return 100.0 if self.total == 0 else 100.0 * self.current / self.total
