@@ -382,6 +382,8 @@ def summaries_rebuild(
 
     scope = Summary.objects.all() if source_id is None else Summary.objects.filter(source_id=source_id)
     total = scope.count()
+    if on_progress is not None:
+        on_progress(0, total)
     after = 0
     while True:
         with transaction.atomic():

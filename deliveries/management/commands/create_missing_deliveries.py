@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from argparse import ArgumentParser
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from common.terminal import ProgressBar
 from deliveries.models import Destination
 from deliveries.services import deliveries_enqueue, summaries_missing_for
+from progress.reporting import CommandProgress
 from results.models import Summary
 
 BATCH = 500
@@ -30,14 +29,19 @@ class Command(BaseCommand):
         if not found.active:
             raise CommandError(f"Destination {destination!r} is inactive; activate it first.")
         ids = list(summaries_missing_for(found).values_list("pk", flat=True))
-        bar = ProgressBar("queueing", stream=sys.stderr)
         queued = 0
-        for start in range(0, len(ids), BATCH):
-            with transaction.atomic():
-                # Locked like intake locks them, so a concurrent event cannot
-                # slip a newer version in between.
-                batch = list(Summary.objects.select_for_update().filter(pk__in=ids[start : start + BATCH]))
-                queued += deliveries_enqueue(summaries=batch, destination_ids=[found.pk])
-            bar.update(min(start + BATCH, len(ids)), len(ids))
-        bar.close()
+        with CommandProgress(
+            self,
+            description=f"Queueing missing deliveries for {destination}",
+            workid="summaries",
+            unit="summaries",
+        ) as progress:
+            progress.update(0, len(ids))
+            for start in range(0, len(ids), BATCH):
+                with transaction.atomic():
+                    # Locked like intake locks them, so a concurrent event cannot
+                    # slip a newer version in between.
+                    batch = list(Summary.objects.select_for_update().filter(pk__in=ids[start : start + BATCH]))
+                    queued += deliveries_enqueue(summaries=batch, destination_ids=[found.pk])
+                progress.update(min(start + BATCH, len(ids)), len(ids), text=f"{queued} queued")
         self.stdout.write(f"missing: {len(ids)}  queued: {queued}")

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from argparse import ArgumentParser
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_datetime
 
-from common.terminal import ProgressBar
 from deliveries.models import Delivery, Destination
 from deliveries.services import deliveries_filter, deliveries_replay
+from progress.reporting import CommandProgress
 
 BATCH = 500
 
@@ -34,12 +33,18 @@ class Command(BaseCommand):
             status__in=statuses
         )
         ids = list(selected.order_by("pk").values_list("pk", flat=True))
-        bar = ProgressBar("replaying", stream=sys.stderr)
         queued = 0
-        for start in range(0, len(ids), BATCH):
-            queued += deliveries_replay(deliveries=Delivery.objects.filter(pk__in=ids[start : start + BATCH]))
-            bar.update(min(start + BATCH, len(ids)), len(ids))
-        bar.close()
+        with CommandProgress(
+            self,
+            description=f"Replaying {len(ids)} deliveries",
+            workid="deliveries",
+            unit="deliveries",
+        ) as progress:
+            progress.update(0, len(ids))
+            for start in range(0, len(ids), BATCH):
+                queued += deliveries_replay(deliveries=Delivery.objects.filter(pk__in=ids[start : start + BATCH]))
+                done = min(start + BATCH, len(ids))
+                progress.update(done, len(ids), text=f"{queued} queued")
         self.stdout.write(f"selected: {len(ids)}  queued: {queued}")
 
     @staticmethod

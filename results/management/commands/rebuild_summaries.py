@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from argparse import ArgumentParser
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from common.terminal import ProgressBar
+from progress.reporting import CommandProgress
 from results.services import summaries_rebuild
 from webhooks.models import Source
 
@@ -30,9 +29,19 @@ class Command(BaseCommand):
             source_id = found.pk
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
-        bar = ProgressBar("checking" if check else "rebuilding", stream=sys.stderr)
-        report = summaries_rebuild(source_id=source_id, check=check, batch_size=batch_size, on_progress=bar.update)
-        bar.close()
+        action = "checking" if check else "rebuilding"
+        with CommandProgress(
+            self,
+            description=f"{action.capitalize()} summaries" + (f" of {source}" if source else ""),
+            workid="summaries",
+            unit="summaries",
+        ) as progress:
+            report = summaries_rebuild(
+                source_id=source_id,
+                check=check,
+                batch_size=batch_size,
+                on_progress=lambda done, total: progress.update(done, total, text=f"{action} {done} of {total}"),
+            )
         for sample in report.samples or []:
             self.stdout.write(sample)
         if check:
