@@ -48,6 +48,7 @@ format: venv
 bench: venv services
 	env $(TEST_ENV) $(BIN)/python bench/intake.py
 	env $(TEST_ENV) $(BIN)/python bench/pushes.py
+	env $(TEST_ENV) $(BIN)/python bench/progress_chart.py
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .mypy_cache .ruff_cache .hypothesis

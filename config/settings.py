@@ -235,7 +235,7 @@ TALLY_BASE_URL: str = env.str("TALLY_BASE_URL", default="http://127.0.0.1:8000")
 PROGRESS_RETENTION_DAYS: int = env.int("PROGRESS_RETENTION_DAYS", default=7)
 PROGRESS_WRITE_TOKEN: str = env.str("PROGRESS_WRITE_TOKEN", default="")
 # How often the show page fetches new numbers, and how long a drawn PNG is reused.
-PROGRESS_REFRESH_SECONDS: int = env.int("PROGRESS_REFRESH_SECONDS", default=2)
+PROGRESS_REFRESH_SECONDS: int = max(1, env.int("PROGRESS_REFRESH_SECONDS", default=2))
 PROGRESS_RENDER_CACHE_SECONDS: int = env.int("PROGRESS_RENDER_CACHE_SECONDS", default=5)
 
 LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO")

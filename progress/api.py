@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import secrets
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
@@ -11,7 +12,10 @@ from django.http import HttpResponse
 from django.template.loader import render_to_string
 from django.views.decorators.clickjacking import xframe_options_exempt
 from rest_framework import exceptions, parsers, serializers
+from rest_framework.negotiation import BaseContentNegotiation, DefaultContentNegotiation
+from rest_framework.parsers import BaseParser
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -38,20 +42,32 @@ class NumberField(serializers.FloatField):
         return value
 
 
+class IdField(serializers.CharField):
+    """An id kept exactly as sent: `" a "` and `"a"` are two jobs."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=ID_LENGTH, trim_whitespace=False, **kwargs)
+
+
+class TextField(serializers.CharField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=TEXT_LENGTH, trim_whitespace=False, required=False, allow_blank=True, **kwargs)
+
+
 class JobParams(serializers.Serializer[Any]):
-    jobid = serializers.CharField(max_length=ID_LENGTH)
+    jobid = IdField()
 
 
 class CreateParams(JobParams):
-    desc = serializers.CharField(max_length=TEXT_LENGTH, required=False, allow_blank=True, default="")
+    desc = TextField(default="")
     maxage = serializers.IntegerField(min_value=1, max_value=MAX_AGE_SECONDS, required=False)
 
 
 class UpdateParams(JobParams):
-    workid = serializers.CharField(max_length=ID_LENGTH)
+    workid = IdField()
     current = NumberField()
     total = NumberField()
-    desc = serializers.CharField(max_length=TEXT_LENGTH, required=False, allow_blank=True)
+    desc = TextField()
     ok = serializers.BooleanField(required=False, default=True)
 
     def validate_total(self, value: float) -> float:
@@ -69,12 +85,27 @@ class ShowParams(JobParams):
     format = serializers.ChoiceField(choices=["html", "json"], required=False, default="html")
 
 
+class JsonOnly(BaseContentNegotiation):
+    """Always JSON: `format` is the progress service's own parameter, not DRF's renderer switch."""
+
+    def select_parser(self, request: Request, parsers: Iterable[BaseParser]) -> BaseParser | None:
+        return DefaultContentNegotiation().select_parser(request, parsers)
+
+    def select_renderer(
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        renderer = next(iter(renderers))
+        return renderer, renderer.media_type
+
+
 class ProgressView(APIView):
     """GET or POST; parameters in the query string or a form body (a form value wins)."""
 
     authentication_classes: list[Any] = []
     permission_classes = [AllowAny]
     parser_classes = [parsers.FormParser, parsers.MultiPartParser]
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = JsonOnly
     params_class: type[JobParams] = JobParams
 
     def params(self, request: Request) -> dict[str, Any]:

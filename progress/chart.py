@@ -7,6 +7,7 @@ import functools
 import hashlib
 import io
 import json
+import time
 
 from django.conf import settings
 from django.core.cache import cache
@@ -15,6 +16,8 @@ from PIL import Image, ImageDraw, ImageFont
 from progress.selectors import JobState, format_number, format_percent
 
 WIDTH = 820
+TITLE_SIZE = 15
+TEXT_SIZE = 11
 PAD = 10
 HEADER = 58
 ROW = 18
@@ -32,8 +35,10 @@ OVERALL = (59, 110, 190)
 GREEN = (46, 160, 67)
 RED = (207, 34, 46)
 
-# How long one state's drawing is kept for reuse.
-STATE_CACHE_SECONDS = 300
+# How long a job's last drawing is kept for reuse while its state is unchanged.
+KEEP_SECONDS = 300
+# Rows drawn at most; past them one line says how many more there are.
+MAX_ROWS = 500
 
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
@@ -44,22 +49,28 @@ def _font(size: int) -> Font:
     return ImageFont.load_default(size=size)
 
 
-def _clip(draw: ImageDraw.ImageDraw, text: str, font: Font, width: float) -> str:
-    """The text, cut with an ellipsis to fit `width` pixels."""
-    # No glyph is narrower than a quarter of the font size: measuring more text
-    # than could ever fit would only cost time.
-    longest = int(width * 4 / font.size) + 1 if isinstance(font, ImageFont.FreeTypeFont) else len(text)
-    text = " ".join(text[: longest * 2].split())[:longest]
-    if draw.textlength(text, font=font) <= width:
-        return text
-    low, high = 0, len(text)  # the longest prefix that fits with the ellipsis
-    while low < high:
-        middle = (low + high + 1) // 2
-        if draw.textlength(text[:middle] + "…", font=font) <= width:
-            low = middle
-        else:
-            high = middle - 1
-    return text[:low] + "…"
+@functools.lru_cache(maxsize=4096)
+def _advance(size: int, char: str) -> float:
+    return float(_font(size).getlength(char))
+
+
+def _clip(text: str, size: int, width: float) -> str:
+    """The text on one line, cut with an ellipsis to fit `width` pixels.
+
+    Widths are summed per character (cached), not measured per candidate
+    string: a 500-row chart of long texts would otherwise spend most of its
+    time measuring. Kerning is ignored; the columns leave room for it.
+    """
+    text = " ".join(text.split())
+    ellipsis = _advance(size, "…")
+    used, keep = 0.0, 0
+    for index, char in enumerate(text):
+        used += _advance(size, char)
+        if used > width:
+            return text[:keep] + "…"
+        if used + ellipsis <= width:
+            keep = index + 1
+    return text
 
 
 def chart_key(state: JobState) -> str:
@@ -75,13 +86,15 @@ def chart_key(state: JobState) -> str:
 
 def chart_png(state: JobState) -> bytes:
     """One bar per worker (green, red when it reported ok=0), under the job's title and overall progress."""
-    rows = max(1, len(state.workers))
+    drawn = state.workers[:MAX_ROWS]
+    hidden = len(state.workers) - len(drawn)
+    rows = max(1, len(drawn)) + (1 if hidden else 0)
     image = Image.new("RGB", (WIDTH, HEADER + rows * ROW + PAD), BACKGROUND)
     draw = ImageDraw.Draw(image)
-    title, small = _font(15), _font(11)
+    title, small = _font(TITLE_SIZE), _font(TEXT_SIZE)
 
-    draw.text((PAD, 6), _clip(draw, state.job.description or state.job.jobid, title, WIDTH - 2 * PAD), INK, title)
-    draw.text((PAD, 26), _clip(draw, state.headline, small, WIDTH - 2 * PAD), MUTED, small)
+    draw.text((PAD, 6), _clip(state.job.description or state.job.jobid, TITLE_SIZE, WIDTH - 2 * PAD), INK, title)
+    draw.text((PAD, 26), _clip(state.headline, TEXT_SIZE, WIDTH - 2 * PAD), MUTED, small)
     overall = WIDTH - 2 * PAD
     draw.rectangle((PAD, 43, PAD + overall, 49), fill=TRACK)
     if state.percent > 0:
@@ -92,9 +105,12 @@ def chart_png(state: JobState) -> bytes:
     percent_right = PAD + LABEL_WIDTH + BAR_WIDTH + PERCENT_WIDTH
     count_right = percent_right + COUNT_WIDTH
     text_x = count_right + 10
-    for index, worker in enumerate(state.workers):
+    if hidden:
+        more = f"… and {hidden} more worker{'' if hidden == 1 else 's'}: see the page for every bar."
+        draw.text((PAD, HEADER + len(drawn) * ROW + 2), more, MUTED, small)
+    for index, worker in enumerate(drawn):
         top = HEADER + index * ROW
-        draw.text((PAD, top + 2), _clip(draw, worker.workid, small, LABEL_WIDTH - 8), INK, small)
+        draw.text((PAD, top + 2), _clip(worker.workid, TEXT_SIZE, LABEL_WIDTH - 8), INK, small)
         bar_top = top + (ROW - BAR_HEIGHT) // 2
         left = PAD + LABEL_WIDTH
         # A failing worker is framed in red even before it has made progress.
@@ -103,10 +119,10 @@ def chart_png(state: JobState) -> bytes:
         filled = round(BAR_WIDTH * worker.percent / 100)
         if filled > 0:
             draw.rectangle((left, bar_top, left + filled, bar_top + BAR_HEIGHT), fill=GREEN if worker.ok else RED)
-        count = _clip(draw, f"{format_number(worker.current)}/{format_number(worker.total)}", small, COUNT_WIDTH - 6)
+        count = _clip(f"{format_number(worker.current)}/{format_number(worker.total)}", TEXT_SIZE, COUNT_WIDTH - 6)
         draw.text((percent_right, top + 2), format_percent(worker.percent), INK, small, anchor="ra")
         draw.text((count_right, top + 2), count, MUTED, small, anchor="ra")
-        draw.text((text_x, top + 2), _clip(draw, worker.text, small, WIDTH - PAD - text_x), INK, small)
+        draw.text((text_x, top + 2), _clip(worker.text, TEXT_SIZE, WIDTH - PAD - text_x), INK, small)
 
     out = io.BytesIO()
     # A chart has a few flat colours: a 64-colour palette makes the PNG about
@@ -116,23 +132,23 @@ def chart_png(state: JobState) -> bytes:
 
 
 def chart_png_cached(state: JobState) -> bytes:
-    """The chart, drawn at most once per PROGRESS_RENDER_CACHE_SECONDS for a busy job.
+    """The chart, redrawn only when it changed, and at most once per PROGRESS_RENDER_CACHE_SECONDS.
 
-    Each state's image is kept for a few minutes; while a job's last drawing
-    is younger than the setting, it is served even if a worker has reported
-    since, so a wall of embeds or a fast poller never redraws 500 bars on
-    every request. A cache outage costs a redraw, never the image.
+    One cache entry per job holds its last drawing and the state it shows.
+    A busy job whose drawing is younger than the setting gets that drawing
+    even if a worker has reported since, so a wall of embeds or a fast
+    poller never redraws 500 bars on every request. A cache outage costs a
+    redraw, never the image.
     """
-    latest_key = f"progress:png-latest:{hashlib.sha256(state.job.jobid.encode()).hexdigest()}"
-    state_key = f"progress:png:{chart_key(state)}"
+    key = f"progress:png:{hashlib.sha256(state.job.jobid.encode()).hexdigest()}"
+    shown = chart_key(state)
     with contextlib.suppress(Exception):
-        recent = cache.get(latest_key)
-        for key in (recent, state_key) if isinstance(recent, str) else (state_key,):
-            cached = cache.get(key)
-            if isinstance(cached, bytes):
-                return cached
+        entry = cache.get(key)
+        if isinstance(entry, tuple) and len(entry) == 3:
+            drawn_for, drawn_at, png = entry
+            if drawn_for == shown or time.time() - drawn_at < settings.PROGRESS_RENDER_CACHE_SECONDS:
+                return bytes(png)
     png = chart_png(state)
     with contextlib.suppress(Exception):
-        cache.set(state_key, png, STATE_CACHE_SECONDS)
-        cache.set(latest_key, state_key, settings.PROGRESS_RENDER_CACHE_SECONDS)
+        cache.set(key, (shown, time.time(), png), KEEP_SECONDS)
     return png

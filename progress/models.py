@@ -38,7 +38,7 @@ class Worker(models.Model):
     updated = models.DateTimeField()
 
     class Meta:
-        ordering = ["job", "workid"]
+        ordering = ["job_id", "workid"]
         constraints = [
             models.UniqueConstraint(fields=["job", "workid"], name="progress_worker_unique"),
             # A total of 0 is refused from clients; Tally's own commands store
@@ -54,4 +54,5 @@ class Worker(models.Model):
 
     @property
     def percent(self) -> float:
-        return 100.0 if self.total == 0 else 100.0 * self.current / self.total
+        # Divide first: 100 * current overflows to inf for current near the float limit.
+        return 100.0 if self.total == 0 else 100.0 * (self.current / self.total)

@@ -26,14 +26,23 @@ def show_url(jobid: str) -> str:
     return f"{settings.TALLY_BASE_URL.rstrip('/')}{reverse('progress-show')}?{urlencode({'jobid': jobid})}"
 
 
-class _Unended:
-    """A command's stream for tqdm: Django's OutputWrapper would end every redraw with a newline."""
+class _BarStream:
+    """A command's stream for tqdm.
+
+    Django's OutputWrapper would end every redraw with a newline; and where
+    nobody watches a terminal (cron, CI logs) each redraw becomes a line of
+    its own instead of a `\r`-joined run on one giant line.
+    """
 
     def __init__(self, out: OutputWrapper) -> None:
         self.out = out
+        self.tty = out.isatty()
 
     def write(self, text: str) -> None:
-        self.out.write(text, style_func=str, ending="")
+        if not self.tty:
+            text = "".join(f"{line.strip()}\n" for line in text.replace("\r", "\n").split("\n") if line.strip())
+        if text:
+            self.out.write(text, style_func=str, ending="")
 
     def flush(self) -> None:
         self.out.flush()
@@ -68,7 +77,7 @@ class CommandProgress:
         self.workid = workid
         self.interval = interval
         self._stdout = command.stdout
-        self._stderr = _Unended(command.stderr)
+        self._stderr = _BarStream(command.stderr)
         self._unit = unit
         self._bar: tqdm[Any] | None = None
         self._broken = False
@@ -78,15 +87,17 @@ class CommandProgress:
 
     def __enter__(self) -> CommandProgress:
         self._write(job_create, jobid=self.jobid, description=self.description)
-        self._stdout.write(f"progress: {show_url(self.jobid)}\n")
-        self._bar = tqdm(desc=self.workid, file=self._stderr, unit=self._unit, mininterval=0.2, dynamic_ncols=True)
+        if not self._broken:
+            self._stdout.write(f"progress: {show_url(self.jobid)}\n")
+        # Off a terminal, a line every few seconds is plenty.
+        every = 0.2 if self._stderr.tty else 5.0
+        self._bar = tqdm(desc=self.workid, file=self._stderr, unit=self._unit, mininterval=every, dynamic_ncols=True)
         return self
 
     def update(self, current: int, total: int, *, text: str = "") -> None:
         if self._bar is not None:
             self._bar.total = total
-            self._bar.n = current
-            self._bar.refresh()
+            self._bar.update(current - self._bar.n)  # redraws no more often than mininterval
         self._last = (current, total, text)
         self._pending = True
         if current >= total or time.monotonic() - self._written_at >= self.interval:

@@ -31,7 +31,8 @@ def format_percent(percent: float) -> str:
 
 
 def format_number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+    value = float(value)
+    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else f"{value:g}"
 
 
 def format_age(seconds: float) -> str:

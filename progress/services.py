@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Max
-from django.db.models.functions import Coalesce
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from progress.models import Job, Worker
@@ -20,16 +19,15 @@ class JobNotFound(Exception):
 def job_create(*, jobid: str, description: str = "", maxage: int | None = None) -> tuple[Job, bool]:
     """Create a job, or reset an existing one: its workers' reports are dropped.
 
-    Returns the job and whether it is new. A report that lands while the reset
-    runs is newer than it and is kept.
+    Returns the job and whether it is new. The reset holds the job's row lock;
+    reports committed after it land as usual.
     """
-    now = timezone.now()
     with transaction.atomic():
         job, created = Job.objects.update_or_create(
-            jobid=jobid, defaults={"description": description, "maxage": maxage, "created": now}
+            jobid=jobid, defaults={"description": description, "maxage": maxage, "created": timezone.now()}
         )
         if not created:
-            job.workers.filter(updated__lte=now).delete()
+            job.workers.all().delete()
     return job, created
 
 
@@ -56,12 +54,16 @@ def worker_update(
 
 
 def jobs_prune(*, now: datetime | None = None) -> int:
-    """Delete jobs with no activity for their lifetime (maxage, else PROGRESS_RETENTION_DAYS)."""
+    """Delete jobs with no activity for their lifetime (maxage, else PROGRESS_RETENTION_DAYS).
+
+    One DELETE per distinct maxage, with the idleness checked in the
+    statement itself, so a job that reports while the prune runs is kept.
+    """
     now = now or timezone.now()
-    jobs = Job.objects.annotate(last=Coalesce(Max("workers__updated"), F("created"))).values_list(
-        "pk", "last", "maxage"
-    )
-    expired = [pk for pk, last, maxage in jobs if last + job_lifetime(maxage) < now]
-    for start in range(0, len(expired), 1000):
-        Job.objects.filter(pk__in=expired[start : start + 1000]).delete()
-    return len(expired)
+    deleted = 0
+    for maxage in Job.objects.order_by().values_list("maxage", flat=True).distinct():
+        cutoff = now - job_lifetime(maxage)
+        recent = Worker.objects.filter(job=OuterRef("pk"), updated__gte=cutoff)
+        idle = Job.objects.filter(maxage=maxage) if maxage is not None else Job.objects.filter(maxage__isnull=True)
+        deleted += idle.filter(created__lt=cutoff).exclude(Exists(recent)).delete()[1].get(Job._meta.label, 0)
+    return deleted

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import re
 import subprocess
 from urllib.parse import urlencode
 
 import pytest
 import requests
 from django.test import Client
+from django.utils import timezone
 
+from common.logging import JsonFormatter
 from progress.models import Job, Worker
 
 pytestmark = pytest.mark.django_db
@@ -79,6 +83,16 @@ def test_update_keeps_the_workers_text_when_desc_is_left_out_and_ok_defaults_to_
     call("update", jobid="j", workid="w", current=2, total=3)
 
     assert workers("j") == {"w": (2, 3, "reading", True)}
+
+
+def test_numbers_near_the_float_limit_are_stored_and_shown(call):
+    call("create", jobid="j")
+
+    response = call("update", jobid="j", workid="w", current="1e308", total="1e308")
+
+    assert response.json()["percent"] == 100.0
+    assert call("show", jobid="j", format="json").json()["workers"][0]["percent_text"] == "100.0 %"
+    assert call("render", jobid="j").status_code == 200
 
 
 def test_trailing_slash_and_post_with_query_string_work_like_the_plain_paths(client: Client):
@@ -190,7 +204,7 @@ def test_show_html_holds_every_bar_without_scripts_and_loads_nothing_from_elsewh
 
 @pytest.mark.parametrize("action", ["create", "update"])
 def test_with_a_write_token_create_and_update_need_it(call, settings, action):
-    Job.objects.create(jobid="j", created="2026-11-22T10:00:00Z")
+    Job.objects.create(jobid="j", created=timezone.now())
     settings.PROGRESS_WRITE_TOKEN = "s3cret-progress-token"
     params = {"jobid": "j", "workid": "w", "current": 1, "total": 2}
 
@@ -217,3 +231,69 @@ def test_the_write_token_is_accepted_in_a_form_body_and_as_a_bearer_header(clien
     header = client.get("/progress/create?jobid=b", HTTP_AUTHORIZATION="Bearer s3cret-progress-token")
 
     assert (form.status_code, header.status_code) == (200, 200)
+
+
+@pytest.mark.parametrize(("given", "ok"), [("0", False), ("1", True), ("false", False), ("yes", True), ("no", False)])
+def test_ok_takes_the_usual_yes_and_no_spellings(call, given, ok):
+    call("create", jobid="j")
+
+    assert call("update", jobid="j", workid="w", current=1, total=2, ok=given).status_code == 200
+    assert workers("j")["w"][3] is ok
+
+
+@pytest.mark.parametrize("maxage", [1, 2**31 - 1])
+def test_maxage_accepts_its_whole_range(call, maxage):
+    assert call("create", jobid="j", maxage=maxage).status_code == 200
+    assert Job.objects.get().maxage == maxage
+
+
+def test_ids_are_kept_exactly_as_sent(call):
+    call("create", jobid=" a ")
+    call("create", jobid="a")
+    call("update", jobid=" a ", workid=" w", current=1, total=2, desc="  indented")
+
+    assert set(Job.objects.values_list("jobid", flat=True)) == {" a ", "a"}
+    assert workers(" a ") == {" w": (1, 2, "  indented", True)}
+
+
+def test_show_format_html_is_the_page_and_an_unknown_format_is_a_400(call):
+    call("create", jobid="j")
+
+    assert call("show", jobid="j", format="html")["Content-Type"].startswith("text/html")
+    bad = call("show", jobid="j", format="xml")
+    assert bad.status_code == 400
+    assert list(bad.json()["detail"]) == ["format"]
+
+
+def test_a_format_parameter_does_not_change_how_writes_answer(call):
+    assert call("create", jobid="j", format="xml").json() == {"jobid": "j", "status": "created"}
+
+
+def test_hostile_worker_ids_and_texts_stay_text_in_the_page(call):
+    call("create", jobid="j")
+    call("update", jobid="j", workid='"><script>alert(1)</script>', current=1, total=2, desc="<img src=x>")
+
+    response = call("show", jobid="j")
+    html = response.content.decode()
+
+    assert "<script>alert(1)" not in html
+    assert "<img src=x>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    nonce = re.search(r"script-src 'nonce-([^']+)'", response["Content-Security-Policy"])
+    assert nonce is not None
+    assert html.count("<script") == 1
+    assert f'<script nonce="{nonce.group(1)}">' in html
+
+
+def test_the_write_token_never_reaches_the_logs(call, settings, caplog):
+    settings.PROGRESS_WRITE_TOKEN = "s3cret-progress-token"
+
+    with caplog.at_level(logging.DEBUG):
+        call("create", jobid="j", token="wrong-guess-token")
+        call("create", jobid="j", token="s3cret-progress-token")
+        call("update", jobid="j", workid="w", current=1, total=2, token="s3cret-progress-token")
+
+    assert caplog.records, "the refused request is logged"
+    logged = "\n".join(JsonFormatter().format(record) for record in caplog.records)
+    assert "s3cret-progress-token" not in logged
+    assert "wrong-guess-token" not in logged

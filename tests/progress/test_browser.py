@@ -70,5 +70,12 @@ def test_show_page_draws_the_bars_and_picks_up_an_update_without_reloading(live_
     width = row.locator(".fill").evaluate("el => el.style.width")
     assert width.startswith("75")
     page.screenshot(path=str(tmp_path / "progress-show.png"), full_page=True)
-    assert (tmp_path / "progress-show.png").stat().st_size > 1000
+
+    update(url, workid="w1", current=3, total=4, ok=0)
+    expect(row).to_have_class("failing", timeout=15000)
+    requests.get(f"{url}/progress/create", params={"jobid": "nightly", "desc": "Second run"}, timeout=10)
+    update(url, workid="w9", current=1, total=2)
+    expect(page.locator("#workers tr")).to_have_count(1, timeout=15000)
+    expect(page.locator("#desc")).to_have_text("Second run")
+    assert page.evaluate("window.stillTheSamePage") is True
     assert errors == [], "the page runs under its CSP without errors"

@@ -12,6 +12,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
+from deliveries.models import Delivery
 from deliveries.services import destination_create
 from progress.models import Job, Worker
 from results.models import Result, Summary
@@ -65,6 +66,7 @@ def test_rebuild_leaves_a_finished_job_and_prints_its_show_url(many_summaries):
     reports = list(Worker.objects.filter(job=job).values_list("current", "total", "ok"))
     assert reports == [(3000, 3000, True)]
     assert "3000/3000" in err, "the terminal bar reached the end"
+    assert "\r" not in err, "off a terminal every redraw is a line of its own"
     assert Summary.objects.filter(units_completed=1).count() == 3000
 
 
@@ -86,12 +88,23 @@ def test_a_broken_progress_store_does_not_stop_the_command(many_summaries, caplo
     assert [r.message for r in caplog.records] == ["progress reporting stopped"], "said once, then quiet"
 
 
+def test_without_a_job_no_page_is_announced_and_the_command_still_runs(many_summaries):
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE progress_job RENAME TO progress_job_away")
+
+    out, _ = run("rebuild_summaries")
+
+    assert "progress:" not in out
+    assert "fixed: 3000" in out
+
+
 def test_replay_and_create_missing_deliveries_report_as_jobs(source, receiver):
     now = timezone.now()
     Summary.objects.bulk_create(Summary(source=source, user_id=f"u-{n}", version=1, updated_at=now) for n in range(7))
     destination_create(name="late", url=receiver.url, source_slugs=[source.slug], secret=RECEIVER_SECRET)
 
     missing_out, _ = run("create_missing_deliveries", "--destination", "late")
+    Delivery.objects.filter(user_id__in=["u-1", "u-2"]).update(status=Delivery.Status.FAILED)
     replay_out, _ = run("replay_deliveries", "--destination", "late")
 
     assert "queued: 7" in missing_out
@@ -100,7 +113,7 @@ def test_replay_and_create_missing_deliveries_report_as_jobs(source, receiver):
         (7, 7, "7 queued")
     ]
     assert "progress: " in replay_out
-    assert list(the_job("replay_deliveries").workers.values_list("current", "total")) == [(0, 0)]
+    assert list(the_job("replay_deliveries").workers.values_list("current", "total")) == [(2, 2)]
 
 
 def test_a_command_that_stops_on_an_error_leaves_its_bar_red_with_the_error(db):

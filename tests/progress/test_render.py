@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 
 import pytest
 from django.core.cache import cache
+from django.utils import timezone
 from PIL import Image
 
-from progress.chart import chart_key
+from progress.chart import HEADER, MAX_ROWS, PAD, ROW, chart_key
+from progress.models import Job, Worker
 from progress.selectors import job_state
 
 pytestmark = pytest.mark.django_db
@@ -87,14 +90,17 @@ def test_the_drawing_of_a_state_is_reused_until_what_it_shows_changes(call):
     first = call("render", jobid="j").content
     state = job_state(jobid="j")
     assert state is not None
-    key = f"progress:png:{chart_key(state)}"
+    key = f"progress:png:{hashlib.sha256(b'j').hexdigest()}"
 
-    assert cache.get(key) == first
-    cache.set(key, b"cached", 60)
+    drawn_for, _, png = cache.get(key)
+    assert (drawn_for, png) == (chart_key(state), first)
+    cache.set(key, (drawn_for, 0.0, b"cached"), 60)
     assert call("render", jobid="j").content == b"cached", "the same state is served from the cache"
 
     call("update", jobid="j", workid="a", current=2, total=4)
-    assert call("render", jobid="j").content.startswith(b"\x89PNG"), "a new state is drawn again"
+    redrawn = call("render", jobid="j").content
+    assert redrawn.startswith(b"\x89PNG"), "a new state is drawn again"
+    assert redrawn != first
 
 
 def test_a_busy_job_is_redrawn_at_most_once_per_render_cache_window(call, settings):
@@ -108,3 +114,16 @@ def test_a_busy_job_is_redrawn_at_most_once_per_render_cache_window(call, settin
 
     assert call("render", jobid="j").content == first
     assert call("render", jobid="other").status_code == 404
+
+
+def test_past_max_rows_the_chart_says_how_many_workers_it_leaves_out(call):
+    call("create", jobid="j")
+    job = Job.objects.get()
+    now = timezone.now()
+    Worker.objects.bulk_create(
+        Worker(job=job, workid=f"w{n}", current=1, total=2, updated=now) for n in range(MAX_ROWS + 20)
+    )
+
+    image = png(call, "j")
+
+    assert image.height == HEADER + (MAX_ROWS + 1) * ROW + PAD
