@@ -1,16 +1,17 @@
-"""What every adapter returns, and field readers that collect every error."""
+"""What every adapter returns, and the serializer base that names every bad field by its dotted path."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
+from datetime import datetime
+from typing import Any, TypeVar
+
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.fields import SkipField, empty
+from rest_framework.settings import api_settings
 
 from results.services import Completion
-
-MAX_SCORE_VALUE = Decimal("9999999999.99")
-CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -39,134 +40,95 @@ class ParsedEvent:
 
 
 class PayloadInvalid(Exception):
-    """The platform sent a structure Tally cannot use; `detail` maps each field to its messages."""
+    """The platform sent a structure Tally cannot use; `detail` maps each dotted field path to its messages."""
 
     def __init__(self, detail: dict[str, list[str]]) -> None:
         super().__init__(detail)
         self.detail = detail
 
 
-class FieldErrors(dict[str, list[str]]):
-    def add(self, field: str, message: str) -> None:
-        self.setdefault(field, []).append(message)
-
-    def raise_if_any(self) -> None:
-        if self:
-            raise PayloadInvalid(dict(self))
-
-
-_MISSING = object()
-
-
-def _get(errors: FieldErrors, data: dict[str, Any], key: str, prefix: str, required: bool) -> object:
-    value = data.get(key, _MISSING)
-    if value is _MISSING or value is None:
-        if required:
-            errors.add(prefix + key, "This field is required.")
-        return _MISSING
-    return value
+# Serializers are built once, at import, and shared by every request.
+#
+# Instantiating a DRF serializer is cheap, but its first `fields` access
+# deep-copies and binds the declared fields, recursively for nested
+# serializers, and that costs several times the validation itself. So the
+# adapters keep module-level instances whose fields `prebuilt()` has already
+# built, and validate with `run_validation()` / `validate_fields()`. Those
+# only read the instance; values and errors stay in local variables. The
+# per-request state DRF keeps on a serializer (`initial_data`, `_errors`,
+# `_validated_data`) is written only by `is_valid()`, which must never be
+# called on these shared instances. One instance thus serves every thread of
+# a gthread worker.
 
 
-def read_mapping(errors: FieldErrors, data: dict[str, Any], key: str, *, prefix: str = "") -> dict[str, Any] | None:
-    value = _get(errors, data, key, prefix, required=True)
-    if value is _MISSING:
-        return None
-    if not isinstance(value, dict):
-        errors.add(prefix + key, "Expected an object.")
-        return None
-    return value
+class PayloadSerializer(serializers.Serializer[Any]):
+    """A serializer of webhook JSON whose checks across fields run even when some fields failed."""
+
+    # DRF's to_internal_value drops every value when one field fails, so a
+    # check across fields (score against max_score, the body id against the
+    # webhook-id header) could not also name its field, as the intake must.
+
+    default_error_messages = {"invalid": "Expected an object."}
+
+    def validate_empty_values(self, data: Any) -> tuple[bool, Any]:
+        # Platforms send `null` for fields they leave out: both mean absent.
+        return super().validate_empty_values(empty if data is None else data)
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        values, errors = self.validate_fields(data)
+        if errors:
+            raise ValidationError(errors)
+        return values
+
+    def validate_fields(self, data: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The valid fields' values and the bad fields' errors (with `validate_<field>` and `cross_check` applied)."""
+        if not isinstance(data, dict):
+            self.fail("invalid")
+        values: dict[str, Any] = {}
+        errors: dict[str, Any] = {}
+        for name, field in self.fields.items():
+            try:
+                value = field.run_validation(field.get_value(data))
+                validate_field = getattr(self, f"validate_{name}", None)
+                values[name] = value if validate_field is None else validate_field(value)
+            except ValidationError as exc:
+                errors[name] = exc.detail
+            except SkipField:
+                pass
+        self.cross_check(values, errors)
+        return values, errors
+
+    def cross_check(self, values: dict[str, Any], errors: dict[str, Any]) -> None:
+        """Add to `errors` what is wrong across `values`; runs even when other fields failed."""
 
 
-def read_string(
-    errors: FieldErrors,
-    data: dict[str, Any],
-    key: str,
-    *,
-    prefix: str = "",
-    required: bool = True,
-    max_length: int,
-    coerce_int: bool = False,
-) -> str | None:
-    value = _get(errors, data, key, prefix, required)
-    if value is _MISSING:
-        return None
-    if coerce_int and isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str):
-        errors.add(prefix + key, "Expected a string.")
-        return None
-    if required and not value.strip():
-        errors.add(prefix + key, "May not be blank.")
-        return None
-    if len(value) > max_length:
-        errors.add(prefix + key, f"At most {max_length} characters.")
-        return None
-    if "\x00" in value:
-        errors.add(prefix + key, "May not contain NUL characters.")
-        return None
-    return value
+_S = TypeVar("_S", bound=serializers.Serializer[Any])
 
 
-def read_score(errors: FieldErrors, data: dict[str, Any], key: str, *, prefix: str = "") -> Decimal | None:
-    """A number ≥ 0, rounded half-up to hundredths."""
-    value = _get(errors, data, key, prefix, required=True)
-    if value is _MISSING:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | Decimal):
-        errors.add(prefix + key, "Expected a number.")
-        return None
-    try:
-        number = Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
-    except InvalidOperation:
-        errors.add(prefix + key, "Expected a finite number.")
-        return None
-    if number < 0:
-        errors.add(prefix + key, "Must be 0 or greater.")
-        return None
-    if number > MAX_SCORE_VALUE:
-        errors.add(prefix + key, f"Must be at most {MAX_SCORE_VALUE}.")
-        return None
-    return number
+def prebuilt(serializer: _S) -> _S:
+    """`serializer` with its fields, and those of its nested serializers, built now rather than on first use."""
+    serializer.validators  # noqa: B018 - also built on first access; afterwards validation writes nothing
+    for field in serializer.fields.values():
+        if isinstance(field, serializers.Serializer):
+            prebuilt(field)
+        else:
+            field.validators  # noqa: B018
+    return serializer
 
 
-def read_positive_int(
-    errors: FieldErrors, data: dict[str, Any], key: str, *, prefix: str = "", default: int
-) -> int | None:
-    value = _get(errors, data, key, prefix, required=False)
-    if value is _MISSING:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 2**31 - 1:
-        errors.add(prefix + key, "Expected a whole number of at least 1.")
-        return None
-    return value
+def json_object(payload: Any) -> dict[str, Any]:
+    """The payload if it is a JSON object; PayloadInvalid otherwise."""
+    if not isinstance(payload, dict):
+        raise PayloadInvalid({api_settings.NON_FIELD_ERRORS_KEY: ["Expected a JSON object."]})
+    return payload
 
 
-def read_optional_bool(errors: FieldErrors, data: dict[str, Any], key: str, *, prefix: str = "") -> bool | None:
-    value = _get(errors, data, key, prefix, required=False)
-    if value is _MISSING:
-        return None
-    if not isinstance(value, bool):
-        errors.add(prefix + key, "Expected true or false.")
-        return None
-    return value
-
-
-def parse_timestamp(value: str) -> datetime | None:
-    """ISO 8601 (a space may stand for the T); a time without an offset is UTC."""
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-def read_datetime(
-    errors: FieldErrors, data: dict[str, Any], key: str, *, prefix: str = "", required: bool = True
-) -> datetime | None:
-    value = _get(errors, data, key, prefix, required)
-    if value is _MISSING:
-        return None
-    parsed = parse_timestamp(value) if isinstance(value, str) else None
-    if parsed is None:
-        errors.add(prefix + key, "Expected an ISO 8601 date-time, e.g. 2026-11-22T10:00:00Z.")
-    return parsed
+def dotted_errors(detail: Any, path: str = "", into: dict[str, list[str]] | None = None) -> dict[str, list[str]]:
+    """DRF's nested error detail flattened to {"data.user.id": [messages]}."""
+    flat = {} if into is None else into
+    if isinstance(detail, dict):
+        for name, inner in detail.items():
+            dotted_errors(inner, f"{path}.{name}" if path else str(name), flat)
+    else:
+        flat.setdefault(path, []).extend(str(message) for message in detail)
+    return flat

@@ -2,123 +2,193 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
+from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
+
+from rest_framework.exceptions import ValidationError
+from rest_framework.fields import empty
 
 from results.services import Completion, UserRef
 from webhooks.adapters.base import (
     Erase,
-    FieldErrors,
     ParsedEvent,
     PayloadInvalid,
+    PayloadSerializer,
     Reset,
-    read_datetime,
-    read_mapping,
-    read_optional_bool,
-    read_positive_int,
-    read_score,
-    read_string,
+    dotted_errors,
+    json_object,
+    prebuilt,
 )
+from webhooks.adapters.fields import (
+    PositiveIntegerField,
+    ScoreField,
+    StrictBooleanField,
+    TextField,
+    TimestampField,
+)
+
+KEY_MAX_LENGTH = 255
+
+
+class EnvelopeSerializer(PayloadSerializer):
+    """The fields every native event has; `data` is validated by its type's serializer."""
+
+    id = TextField(max_length=KEY_MAX_LENGTH, required=False)
+    type = TextField(max_length=100)
+    occurred_at = TimestampField(required=False)
+
+
+class UserIdSerializer(PayloadSerializer):
+    """`data.user` when only the id is used."""
+
+    id = TextField(max_length=255, coerce_int=True)
+
+
+class UserSerializer(UserIdSerializer):
+    """`data.user` with the profile a summary shows."""
+
+    email = TextField(max_length=320, required=False)
+    name = TextField(max_length=300, required=False)
+
+
+class TestIdSerializer(PayloadSerializer):
+    """`data.test` when only the id is used."""
+
+    id = TextField(max_length=255, coerce_int=True)
+
+
+class TestSerializer(TestIdSerializer):
+    """`data.test` with what a result records about the unit."""
+
+    title = TextField(max_length=500, required=False)
+    course_id = TextField(max_length=255, required=False, coerce_int=True)
+
+
+class EventDataSerializer(PayloadSerializer):
+    """The `data` of a native type that Tally applies."""
+
+    @abstractmethod
+    def to_action(
+        self, data: dict[str, Any], *, occurred_at: datetime | None, pass_ratio: Decimal
+    ) -> Completion | Reset | Erase:
+        """What the validated `data` asks for."""
+
+
+class TestCompletedSerializer(EventDataSerializer):
+    """`test.completed` data; its completed_at defaults to the envelope's occurred_at."""
+
+    user = UserSerializer()
+    organization = TextField(max_length=255, required=False)
+    test = TestSerializer()
+    score = ScoreField()
+    max_score = ScoreField()
+    passed = StrictBooleanField(required=False)
+    attempt = PositiveIntegerField(default=1)
+    completed_at = TimestampField(required=False)
+
+    def validate_max_score(self, value: Decimal) -> Decimal:
+        if value <= 0:
+            raise ValidationError("Must be greater than 0.")
+        return value
+
+    def cross_check(self, values: dict[str, Any], errors: dict[str, Any]) -> None:
+        if "score" in values and "max_score" in values and values["score"] > values["max_score"]:
+            errors["score"] = ["Must not be greater than max_score."]
+
+    def to_action(self, data: dict[str, Any], *, occurred_at: datetime | None, pass_ratio: Decimal) -> Completion:
+        user, test = data["user"], data["test"]
+        score, max_score = data["score"], data["max_score"]
+        passed = data.get("passed")
+        completed_at = data.get("completed_at", occurred_at)
+        assert completed_at is not None, "UndatedTestCompletedSerializer requires completed_at"
+        return Completion(
+            user=UserRef(id=user["id"], email=user.get("email") or "", name=user.get("name") or ""),
+            unit_id=test["id"],
+            score=score,
+            max_score=max_score,
+            passed=score >= max_score * pass_ratio if passed is None else passed,
+            attempt=data["attempt"],
+            completed_at=completed_at,
+            title=test.get("title") or "",
+            course_id=test.get("course_id") or "",
+            organization=data.get("organization") or "",
+        )
+
+
+class UndatedTestCompletedSerializer(TestCompletedSerializer):
+    """`test.completed` data in an envelope without a valid occurred_at: completed_at is then required."""
+
+    completed_at = TimestampField()
+
+
+class TestResetSerializer(EventDataSerializer):
+    """`test.reset` data: that user's result for that test stops counting."""
+
+    user = UserIdSerializer()
+    test = TestIdSerializer()
+    reset_at = TimestampField(required=False)
+
+    def to_action(self, data: dict[str, Any], *, occurred_at: datetime | None, pass_ratio: Decimal) -> Reset:
+        return Reset(user_id=data["user"]["id"], unit_id=data["test"]["id"], reset_at=data.get("reset_at", occurred_at))
+
+
+class UserDeletedSerializer(EventDataSerializer):
+    """`user.deleted` data: the user's results and personal data are erased."""
+
+    user = UserIdSerializer()
+
+    def to_action(self, data: dict[str, Any], *, occurred_at: datetime | None, pass_ratio: Decimal) -> Erase:
+        return Erase(user_id=data["user"]["id"])
+
+
+class _DataSerializers(NamedTuple):
+    dated: EventDataSerializer  # for an envelope with a valid occurred_at
+    undated: EventDataSerializer  # for one without
+
+
+# Built once and shared by all requests and threads: see the note in base.py.
+_ENVELOPE = prebuilt(EnvelopeSerializer())
+_reset = prebuilt(TestResetSerializer())
+_user_deleted = prebuilt(UserDeletedSerializer())
+_DATA = {
+    "test.completed": _DataSerializers(prebuilt(TestCompletedSerializer()), prebuilt(UndatedTestCompletedSerializer())),
+    "test.reset": _DataSerializers(_reset, _reset),
+    "user.deleted": _DataSerializers(_user_deleted, _user_deleted),
+}
 
 
 def parse(payload: Any, *, header_id: str | None, pass_ratio: Decimal) -> ParsedEvent:
     """Validate a native webhook and say what it asks for; every bad field is named."""
-    if not isinstance(payload, dict):
-        raise PayloadInvalid({"non_field_errors": ["Expected a JSON object."]})
-    errors = FieldErrors()
-    body_id = read_string(errors, payload, "id", required=False, max_length=255)
-    key = body_id or header_id
+    body = json_object(payload)
+    values, detail = _ENVELOPE.validate_fields(body)
+    errors = dotted_errors(detail)
+    key = values.get("id") or header_id
+    key_error = None
     if not key:
-        errors.add("id", "Required: give the event an `id`, or send a `webhook-id` header.")
-    elif len(key) > 255:
-        errors.add("id", "At most 255 characters.")
-    event_type = read_string(errors, payload, "type", max_length=100)
-    occurred_at = read_datetime(errors, payload, "occurred_at", required=False)
+        key_error = "Required: give the event an `id`, or send a `webhook-id` header."
+    elif len(key) > KEY_MAX_LENGTH:  # only a header can be too long: the body's id was checked above
+        key_error = f"At most {KEY_MAX_LENGTH} characters."
+    if key_error is not None:
+        errors = {"id": [*errors.pop("id", []), key_error], **errors}  # id first, as in the envelope
+    event_type: str = values.get("type", "")
+    kind = _DATA.get(event_type)
+    if kind is None:  # another type, or none: stored as ignored if nothing else is wrong
+        if errors:
+            raise PayloadInvalid(errors)
+        return ParsedEvent(key=str(key), type=event_type, action=None)
 
-    handler = _HANDLERS.get(event_type or "")
-    if handler is None:
-        errors.raise_if_any()
-        return ParsedEvent(key=str(key), type=event_type or "", action=None)
-    data = read_mapping(errors, payload, "data")
-    action = handler(errors, data, occurred_at=occurred_at, pass_ratio=pass_ratio) if data is not None else None
-    errors.raise_if_any()
-    return ParsedEvent(key=str(key), type=str(event_type), action=action)
-
-
-def _user(errors: FieldErrors, data: dict[str, Any], *, with_profile: bool) -> UserRef | None:
-    user = read_mapping(errors, data, "user", prefix="data.")
-    if user is None:
-        return None
-    user_id = read_string(errors, user, "id", prefix="data.user.", max_length=255, coerce_int=True)
-    email = (
-        read_string(errors, user, "email", prefix="data.user.", required=False, max_length=320) if with_profile else ""
+    occurred_at: datetime | None = values.get("occurred_at")
+    serializer = kind.undated if occurred_at is None else kind.dated
+    try:
+        data = serializer.run_validation(body.get("data", empty))
+    except ValidationError as exc:
+        raise PayloadInvalid(dotted_errors(exc.detail, "data", errors)) from None
+    if errors:
+        raise PayloadInvalid(errors)
+    return ParsedEvent(
+        key=str(key),
+        type=event_type,
+        action=serializer.to_action(data, occurred_at=occurred_at, pass_ratio=pass_ratio),
     )
-    name = (
-        read_string(errors, user, "name", prefix="data.user.", required=False, max_length=300) if with_profile else ""
-    )
-    if user_id is None:
-        return None
-    return UserRef(id=user_id, email=email or "", name=name or "")
-
-
-def _test_completed(
-    errors: FieldErrors, data: dict[str, Any], *, occurred_at: Any, pass_ratio: Decimal
-) -> Completion | None:
-    user = _user(errors, data, with_profile=True)
-    organization = read_string(errors, data, "organization", prefix="data.", required=False, max_length=255)
-    test = read_mapping(errors, data, "test", prefix="data.")
-    unit_id = title = course_id = None
-    if test is not None:
-        unit_id = read_string(errors, test, "id", prefix="data.test.", max_length=255, coerce_int=True)
-        title = read_string(errors, test, "title", prefix="data.test.", required=False, max_length=500)
-        course_id = read_string(
-            errors, test, "course_id", prefix="data.test.", required=False, max_length=255, coerce_int=True
-        )
-    score = read_score(errors, data, "score", prefix="data.")
-    max_score = read_score(errors, data, "max_score", prefix="data.")
-    if max_score is not None and max_score <= 0:
-        errors.add("data.max_score", "Must be greater than 0.")
-        max_score = None
-    if score is not None and max_score is not None and score > max_score:
-        errors.add("data.score", "Must not be greater than max_score.")
-    passed = read_optional_bool(errors, data, "passed", prefix="data.")
-    attempt = read_positive_int(errors, data, "attempt", prefix="data.", default=1)
-    completed_at = read_datetime(errors, data, "completed_at", prefix="data.", required=occurred_at is None)
-    if errors or user is None or unit_id is None or score is None or max_score is None or attempt is None:
-        return None
-    if passed is None:
-        passed = score >= max_score * pass_ratio
-    return Completion(
-        user=user,
-        unit_id=unit_id,
-        score=score,
-        max_score=max_score,
-        passed=passed,
-        attempt=attempt,
-        completed_at=completed_at or occurred_at,
-        title=title or "",
-        course_id=course_id or "",
-        organization=organization or "",
-    )
-
-
-def _test_reset(errors: FieldErrors, data: dict[str, Any], *, occurred_at: Any, pass_ratio: Decimal) -> Reset | None:
-    user = _user(errors, data, with_profile=False)
-    test = read_mapping(errors, data, "test", prefix="data.")
-    unit_id = read_string(errors, test, "id", prefix="data.test.", max_length=255, coerce_int=True) if test else None
-    reset_at = read_datetime(errors, data, "reset_at", prefix="data.", required=False) or occurred_at
-    if user is None or unit_id is None:
-        return None
-    return Reset(user_id=user.id, unit_id=unit_id, reset_at=reset_at)
-
-
-def _user_deleted(errors: FieldErrors, data: dict[str, Any], *, occurred_at: Any, pass_ratio: Decimal) -> Erase | None:
-    user = _user(errors, data, with_profile=False)
-    return Erase(user_id=user.id) if user is not None else None
-
-
-_HANDLERS = {
-    "test.completed": _test_completed,
-    "test.reset": _test_reset,
-    "user.deleted": _user_deleted,
-}
