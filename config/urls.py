@@ -4,27 +4,44 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.http import HttpRequest, JsonResponse
-from django.urls import include, path
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
 
-from deliveries.api import DeliveryBulkRetryView, DeliveryListView, DeliveryRetryView
-from results.api import SummaryDetailView, SummaryListView
-from webhooks.api import WebhookView
+from deliveries.api import DeliveryViewSet, DestinationViewSet
+from results.api import ResultViewSet, SummaryViewSet
+from webhooks.api import EventViewSet, SourceViewSet, WebhookView
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
+handler400 = "common.api.bad_request"
+handler403 = "common.api.permission_denied"
+handler404 = "common.api.not_found"
 handler500 = "common.errors.server_error"
+
+router = SimpleRouter()
+router.register("sources", SourceViewSet, basename="source")
+router.register("destinations", DestinationViewSet, basename="destination")
+router.register("summaries", SummaryViewSet, basename="summary")
+router.register("results", ResultViewSet, basename="result")
+router.register("events", EventViewSet, basename="event")
+router.register("deliveries", DeliveryViewSet, basename="delivery")
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz),
     path("progress/", include("progress.urls")),
     path("api/v1/webhooks/<slug:source_slug>/", WebhookView.as_view(), name="webhook"),
-    path("api/v1/summaries/", SummaryListView.as_view(), name="summary-list"),
-    path("api/v1/deliveries/", DeliveryListView.as_view(), name="delivery-list"),
-    path("api/v1/deliveries/retry/", DeliveryBulkRetryView.as_view(), name="delivery-bulk-retry"),
-    path("api/v1/deliveries/<str:delivery_id>/retry/", DeliveryRetryView.as_view(), name="delivery-retry"),
-    path("api/v1/summaries/<slug:source>/<str:user_id>/", SummaryDetailView.as_view(), name="summary-detail"),
+    # A user id may hold any character, `/` included: everything after the source is the id.
+    re_path(
+        r"^api/v1/summaries/(?P<source>[-a-zA-Z0-9_]{1,64})/(?P<user_id>.+)/$",
+        SummaryViewSet.as_view({"get": "retrieve_by_user"}),
+        name="summary-detail",
+    ),
+    path("api/v1/", include(router.urls)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

@@ -1,30 +1,194 @@
-"""Deliveries API: list, and replay one or many (staff tokens)."""
+"""Destinations (staff) and deliveries (staff: all; a client token: its destination's), with replays."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from rest_framework import exceptions, serializers, status
-from rest_framework.generics import ListAPIView
-from rest_framework.pagination import CursorPagination
-from rest_framework.permissions import BasePermission
+import django_filters
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import exceptions, mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from deliveries.models import Delivery
-from deliveries.services import deliveries_filter, deliveries_replay
+from accounts.authentication import request_token
+from accounts.permissions import IsStaffToken, StaffOrReadOnly
+from common.api import Cursor, NewSecret, RotateSerializer
+from common.filters import UtcDateTimeFilter
+from deliveries.destinations import destination_rotate_secret, destination_update
+from deliveries.models import Delivery, Destination
+from deliveries.services import (
+    DestinationConfigError,
+    deliveries_filter,
+    deliveries_replay,
+    destination_create,
+    destination_disable,
+    destination_enable,
+)
+from webhooks.models import Source
+
+Queued = inline_serializer("Queued", {"queued": serializers.IntegerField()})
 
 
-class IsStaffToken(BasePermission):
-    message = "This needs a staff token."
+def config_error(exc: ValueError) -> exceptions.ValidationError:
+    return exceptions.ValidationError({"non_field_errors": [str(exc)]})
 
-    def has_permission(self, request: Request, view: Any) -> bool:
-        return bool(getattr(request.user, "is_staff", False))
+
+# --- Destinations ---------------------------------------------------------------------------------
+
+
+class DestinationSerializer(serializers.ModelSerializer[Destination]):
+    sources = serializers.SlugRelatedField(slug_field="slug", many=True, queryset=Source.objects.all())
+    headers = serializers.DictField(
+        child=serializers.CharField(), write_only=True, required=False, help_text="Static headers (write-only)."
+    )
+    secret = serializers.RegexField(
+        r"^whsec_[A-Za-z0-9+/=]+$",
+        write_only=True,
+        required=False,
+        help_text="whsec_… signing secret; generated when left out. Never shown again after creation.",
+    )
+
+    class Meta:
+        model = Destination
+        fields = [
+            "id",
+            "name",
+            "url",
+            "sources",
+            "secret",
+            "headers",
+            "active",
+            "disabled_at",
+            "disabled_reason",
+            "timeout_seconds",
+            "max_attempts",
+            "consecutive_failures",
+            "last_success_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = [
+            "disabled_at",
+            "disabled_reason",
+            "consecutive_failures",
+            "last_success_at",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class CreatedDestinationSerializer(DestinationSerializer):
+    """The answer to a create: the destination and, this once, its secret."""
+
+    secret = serializers.CharField(help_text="Shown once: keep it to verify pushes.")  # type: ignore[assignment]
+
+
+class DestinationFilter(django_filters.FilterSet):
+    name = django_filters.CharFilter()
+    active = django_filters.BooleanFilter()
+
+    class Meta:
+        model = Destination
+        fields: list[str] = []
+
+
+class DestinationViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet[Destination]
+):
+    """Client companies' servers that receive summaries (staff tokens)."""
+
+    permission_classes = [IsStaffToken]
+    serializer_class = DestinationSerializer
+    pagination_class = Cursor
+    filterset_class = DestinationFilter
+    queryset = Destination.objects.prefetch_related("sources")
+    lookup_value_regex = r"\d{1,18}"
+
+    @extend_schema(responses={201: CreatedDestinationSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        checked = DestinationSerializer(data=request.data)
+        checked.is_valid(raise_exception=True)
+        data = checked.validated_data
+        try:
+            destination = destination_create(
+                name=data["name"],
+                url=data["url"],
+                source_slugs=[s.slug for s in data["sources"]],
+                secret=data.get("secret"),
+                max_attempts=data.get("max_attempts", 10),
+                timeout_seconds=data.get("timeout_seconds", 10),
+                headers=data.get("headers"),
+            )
+        except DestinationConfigError as exc:
+            raise config_error(exc) from None
+        if data.get("active") is False:
+            destination_update(destination=destination, active=False)
+        body = dict(DestinationSerializer(destination).data)
+        body["secret"] = destination.secret
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        destination = self.get_object()
+        checked = DestinationSerializer(destination, data=request.data, partial=True)
+        checked.is_valid(raise_exception=True)
+        data = checked.validated_data
+        if "name" in data or "secret" in data:
+            raise exceptions.ValidationError(
+                {"non_field_errors": ["The name cannot change, and the secret changes through rotate-secret/."]}
+            )
+        try:
+            destination_update(
+                destination=destination,
+                url=data.get("url"),
+                source_slugs=[s.slug for s in data["sources"]] if "sources" in data else None,
+                timeout_seconds=data.get("timeout_seconds"),
+                max_attempts=data.get("max_attempts"),
+                headers=data.get("headers"),
+                active=data.get("active"),
+            )
+        except DestinationConfigError as exc:
+            raise config_error(exc) from None
+        return Response(DestinationSerializer(Destination.objects.get(pk=destination.pk)).data)
+
+    @extend_schema(request=None, responses=DestinationSerializer)
+    @action(detail=True, methods=["post"])
+    def enable(self, request: Request, pk: str) -> Response:
+        """Push again; deliveries that waited while it was disabled go out now."""
+        destination_enable(destination=self.get_object())
+        return Response(DestinationSerializer(Destination.objects.get(pk=pk)).data)
+
+    @extend_schema(request=None, responses=DestinationSerializer)
+    @action(detail=True, methods=["post"])
+    def disable(self, request: Request, pk: str) -> Response:
+        """Stop pushing; deliveries wait until it is enabled."""
+        destination_disable(destination=self.get_object(), reason="disabled through the API")
+        return Response(DestinationSerializer(Destination.objects.get(pk=pk)).data)
+
+    @extend_schema(request=RotateSerializer, responses=NewSecret)
+    @action(detail=True, methods=["post"], url_path="rotate-secret")
+    def rotate_secret(self, request: Request, pk: str) -> Response:
+        """A new signing secret, shown once; pushes carry a signature with the old one too during the grace."""
+        checked = RotateSerializer(data=request.data)
+        checked.is_valid(raise_exception=True)
+        try:
+            secret = destination_rotate_secret(
+                destination=self.get_object(),
+                secret=checked.validated_data.get("secret"),
+                grace=timedelta(seconds=checked.validated_data["grace_seconds"]),
+            )
+        except DestinationConfigError as exc:
+            raise config_error(exc) from None
+        return Response({"secret": secret})
+
+
+# --- Deliveries -----------------------------------------------------------------------------------
 
 
 class DeliverySerializer(serializers.ModelSerializer[Delivery]):
-    id = serializers.CharField(source="webhook_id")
+    id = serializers.CharField(source="webhook_id", help_text="dlv_<row>_<version>, the push's webhook-id.")
     destination = serializers.CharField(source="destination.name")
     source = serializers.CharField(source="source.slug")  # type: ignore[assignment]
 
@@ -49,69 +213,71 @@ class DeliverySerializer(serializers.ModelSerializer[Delivery]):
         ]
 
 
-class DeliveryFilters(serializers.Serializer[dict[str, Any]]):
+class DeliveryFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=Delivery.Status.choices)
+    destination = django_filters.CharFilter(field_name="destination__name", help_text="A destination's name.")
+    since = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = Delivery
+        fields: list[str] = []
+
+
+class ReplayFilters(serializers.Serializer[Any]):
     status = serializers.ChoiceField(choices=Delivery.Status.choices, required=False)
     destination = serializers.CharField(required=False)
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)
 
 
-def _filters(data: Any) -> dict[str, Any]:
-    filters = DeliveryFilters(data=data)
-    filters.is_valid(raise_exception=True)
-    return dict(filters.validated_data)
-
-
-def _delivery_pk(value: str) -> int:
-    """Accept the public id (dlv_<pk>_<version>) or the bare primary key."""
+def delivery_pk(value: str) -> int | None:
+    """The row of a public id (dlv_<pk>_<version>) or of a bare primary key."""
     raw = value.removeprefix("dlv_").split("_")[0]
-    if not raw.isdigit():
-        raise exceptions.NotFound("No such delivery.", code="not_found")
-    return int(raw)
+    return int(raw) if raw.isdigit() and len(raw) < 19 else None
 
 
-class DeliveryCursor(CursorPagination):
-    ordering = "-id"
-    page_size = 100
-    max_page_size = 1000
-    page_size_query_param = "page_size"
+class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Delivery]):
+    """Pushes to destinations, newest first; replays push the users' current summaries again, marked rerun."""
 
-
-class DeliveryListView(ListAPIView[Delivery]):
-    """GET /api/v1/deliveries/?status=&destination=&since=&until= (newest first)."""
-
-    permission_classes = [IsStaffToken]
+    permission_classes = [StaffOrReadOnly]
     serializer_class = DeliverySerializer
-    pagination_class = DeliveryCursor
+    pagination_class = Cursor
+    filterset_class = DeliveryFilter
+    lookup_value_regex = "[^/]+"
 
-    def get_queryset(self) -> Any:
-        return deliveries_filter(**_filters(self.request.query_params)).select_related("destination", "source")
+    def get_queryset(self) -> QuerySet[Delivery]:
+        qs = Delivery.objects.select_related("destination", "source")
+        token = request_token(self.request)
+        if token is not None and not token.is_staff:
+            qs = qs.filter(destination=token.destination_id)
+        return qs
 
-
-class DeliveryRetryView(APIView):
-    """POST /api/v1/deliveries/<id>/retry/ — push that user's current summary again, marked rerun."""
-
-    permission_classes = [IsStaffToken]
-
-    def post(self, request: Request, delivery_id: str) -> Response:
-        deliveries = Delivery.objects.filter(pk=_delivery_pk(delivery_id))
-        if not deliveries.exists():
+    def get_object(self) -> Delivery:
+        pk = delivery_pk(self.kwargs["pk"])
+        found = None if pk is None else self.get_queryset().filter(pk=pk).first()
+        if found is None:
             raise exceptions.NotFound("No such delivery.", code="not_found")
-        queued = deliveries_replay(deliveries=deliveries)
+        return found
+
+    @extend_schema(request=None, responses={202: Queued})
+    @action(detail=True, methods=["post"])
+    def retry(self, request: Request, pk: str) -> Response:
+        """Push this delivery's user's current summary again, marked rerun."""
+        delivery = self.get_object()
+        queued = deliveries_replay(deliveries=Delivery.objects.filter(pk=delivery.pk))
         return Response({"queued": queued}, status=status.HTTP_202_ACCEPTED)
 
-
-class DeliveryBulkRetryView(APIView):
-    """POST /api/v1/deliveries/retry/ with filters status, destination, since, until (JSON or query)."""
-
-    permission_classes = [IsStaffToken]
-
-    def post(self, request: Request) -> Response:
+    @extend_schema(operation_id="deliveries_retry_many", request=ReplayFilters, responses={202: Queued}, filters=False)
+    @action(detail=False, methods=["post"], url_path="retry", filterset_class=None, pagination_class=None)
+    def retry_many(self, request: Request) -> Response:
+        """Replay every delivery matching status, destination, since, until (JSON body or query)."""
         data = request.data if isinstance(request.data, dict) and request.data else request.query_params
-        filters = _filters(data)
-        if not filters:
+        checked = ReplayFilters(data=data)
+        checked.is_valid(raise_exception=True)
+        if not checked.validated_data:
             raise exceptions.ValidationError(
                 {"non_field_errors": ["Give at least one filter (status, destination, since, until)."]}
             )
-        queued = deliveries_replay(deliveries=deliveries_filter(**filters))
+        queued = deliveries_replay(deliveries=deliveries_filter(**checked.validated_data))
         return Response({"queued": queued}, status=status.HTTP_202_ACCEPTED)

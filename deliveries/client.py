@@ -32,7 +32,8 @@ def _clean(exc: BaseException) -> str:
     return scrub(str(exc))[:500]
 
 
-def signed_headers(*, secret: str, msg_id: str, body: bytes, extra: dict[str, str]) -> dict[str, str]:
+def signed_headers(*, secrets: list[str], msg_id: str, body: bytes, extra: dict[str, str]) -> dict[str, str]:
+    """Standard Webhooks headers; one signature per secret, so a receiver holding either verifies."""
     timestamp = int(time.time())
     return {
         **extra,
@@ -40,11 +41,13 @@ def signed_headers(*, secret: str, msg_id: str, body: bytes, extra: dict[str, st
         "User-Agent": USER_AGENT,
         "webhook-id": msg_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(secret, msg_id=msg_id, timestamp=timestamp, body=body),
+        "webhook-signature": " ".join(sign(s, msg_id=msg_id, timestamp=timestamp, body=body) for s in secrets),
     }
 
 
-def push(*, url: str, secret: str, msg_id: str, body: bytes, headers: dict[str, str], timeout: float) -> AttemptOutcome:
+def push(
+    *, url: str, secrets: list[str], msg_id: str, body: bytes, headers: dict[str, str], timeout: float
+) -> AttemptOutcome:
     """POST one signed body; never raises for anything the network or the receiver does."""
     started = time.monotonic()
 
@@ -61,7 +64,7 @@ def push(*, url: str, secret: str, msg_id: str, body: bytes, headers: dict[str, 
         response = session().post(
             url,
             data=body,
-            headers=signed_headers(secret=secret, msg_id=msg_id, body=body, extra=headers),
+            headers=signed_headers(secrets=secrets, msg_id=msg_id, body=body, extra=headers),
             timeout=(min(CONNECT_TIMEOUT, timeout), timeout),
             allow_redirects=False,  # a redirect could lead past the network guard
             stream=True,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from common.fields import EncryptedJSONField, EncryptedTextField
 
@@ -14,6 +15,8 @@ class Destination(models.Model):
     name = models.CharField(max_length=100, unique=True)
     url = models.URLField(max_length=2000)
     secret = EncryptedTextField(help_text="whsec_… secret the pushes are signed with.")
+    previous_secret = EncryptedTextField(blank=True, help_text="Pushes are signed with this too until it expires.")
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
     headers = EncryptedJSONField(default=dict, blank=True, help_text="Static HTTP headers sent with every push.")
     sources = models.ManyToManyField("webhooks.Source", related_name="destinations", blank=True)
     active = models.BooleanField(default=True, help_text="Inactive destinations get no new deliveries.")
@@ -42,6 +45,16 @@ class Destination(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def signing_secrets(self) -> list[str]:
+        """The current secret, and the previous one while its grace period lasts (a signature for each)."""
+        previous_valid = (
+            self.previous_secret
+            and self.previous_secret_expires_at is not None
+            and self.previous_secret_expires_at > timezone.now()
+        )
+        return [self.secret, self.previous_secret] if previous_valid else [self.secret]
 
 
 class Delivery(models.Model):

@@ -259,7 +259,7 @@ def delivery_push(delivery: Delivery) -> AttemptOutcome:
     destination = delivery.destination
     return client.push(
         url=destination.url,
-        secret=destination.secret,
+        secrets=destination.signing_secrets,
         msg_id=delivery.webhook_id,
         body=push_body(delivery),
         headers={str(k): str(v) for k, v in (destination.headers or {}).items()},

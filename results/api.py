@@ -1,25 +1,32 @@
-"""Read API for summaries."""
+"""Read API for summaries and results: staff see every source, a client token its destination's."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.utils.dateparse import parse_datetime
-from rest_framework import exceptions, serializers
-from rest_framework.generics import ListAPIView
-from rest_framework.pagination import CursorPagination
+import django_filters
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, mixins, serializers, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from accounts.authentication import request_token
-from results.models import Summary
-from results.selectors import summary_get, summary_list
+from common.api import Cursor
+from common.filters import UtcDateTimeFilter
+from results.models import Result, Summary
+from results.selectors import result_list, summary_get, summary_list
+
+
+class UserSerializer(serializers.Serializer[Any]):
+    id = serializers.CharField(source="user_id")
+    email = serializers.CharField(source="user_email")
+    name = serializers.CharField(source="user_name")
 
 
 class SummarySerializer(serializers.ModelSerializer[Summary]):
-    source = serializers.CharField(source="source.slug")  # type: ignore[assignment]
-    user = serializers.SerializerMethodField()
+    source = serializers.CharField(source="source.slug", help_text="The source's slug.")  # type: ignore[assignment]
+    user = UserSerializer(source="*")
 
     class Meta:
         model = Summary
@@ -38,45 +45,83 @@ class SummarySerializer(serializers.ModelSerializer[Summary]):
             "updated_at",
         ]
 
-    def get_user(self, obj: Summary) -> dict[str, str]:
-        return {"id": obj.user_id, "email": obj.user_email, "name": obj.user_name}
+
+class ResultSerializer(serializers.ModelSerializer[Result]):
+    source = serializers.CharField(source="source.slug", help_text="The source's slug.")  # type: ignore[assignment]
+
+    class Meta:
+        model = Result
+        fields = [
+            "source",
+            "user_id",
+            "unit_id",
+            "title",
+            "course_id",
+            "score",
+            "max_score",
+            "passed",
+            "attempt",
+            "completed_at",
+            "counts",
+            "updated_at",
+        ]
 
 
-class SummaryCursor(CursorPagination):
+class ChangedSince(django_filters.FilterSet):
+    """`source`, `user` and `updated_since` (ISO 8601 with a zone), shared by summaries and results."""
+
+    source = django_filters.CharFilter(field_name="source__slug", help_text="A source's slug.")
+    user = django_filters.CharFilter(field_name="user_id", help_text="A user id, exactly.")
+    updated_since = UtcDateTimeFilter(
+        field_name="updated_at", lookup_expr="gte", help_text="Only rows changed at or after this time."
+    )
+
+
+class SummaryFilter(ChangedSince):
+    class Meta:
+        model = Summary
+        fields: list[str] = []
+
+
+class ResultFilter(ChangedSince):
+    class Meta:
+        model = Result
+        fields: list[str] = []
+
+
+class ChangeCursor(Cursor):
+    """Oldest change first: a client keeps the last cursor and asks again for what changed since."""
+
     ordering = ("updated_at", "id")
-    page_size = 100
-    max_page_size = 1000
-    page_size_query_param = "page_size"
 
 
-class SummaryListView(ListAPIView[Summary]):
-    """GET /api/v1/summaries/?source=&user=&updated_since= (oldest change first)."""
+class SummaryViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[Summary]):
+    """Summaries per (source, user); erased users are left out."""
 
     serializer_class = SummarySerializer
-    pagination_class = SummaryCursor
+    pagination_class = ChangeCursor
+    filterset_class = SummaryFilter
 
-    def get_queryset(self) -> Any:
-        params = self.request.query_params
-        updated_since = None
-        if params.get("updated_since"):
-            updated_since = parse_datetime(params["updated_since"])
-            if updated_since is None or updated_since.tzinfo is None:
-                raise exceptions.ValidationError(
-                    {"updated_since": ["Expected an ISO 8601 date-time with a time zone."]}
-                )
-        return summary_list(
-            source=params.get("source"),
-            user_id=params.get("user"),
-            updated_since=updated_since,
-            reader=request_token(self.request),
-        )
+    def get_queryset(self) -> QuerySet[Summary]:
+        return summary_list(reader=request_token(self.request))
 
-
-class SummaryDetailView(APIView):
-    """GET /api/v1/summaries/<source>/<user_id>/"""
-
-    def get(self, request: Request, source: str, user_id: str) -> Response:
-        summary = summary_get(source=source, user_id=user_id, reader=request_token(request))
+    @extend_schema(operation_id="summaries_retrieve", responses=SummarySerializer)
+    def retrieve_by_user(self, request: Request, source: str, user_id: str) -> Response:
+        """One user's summary; the user id may hold any character, `/` included (percent-encode it)."""
+        # PostgreSQL text cannot hold NUL, so no stored id has one.
+        reader = request_token(request)
+        summary = None if "\x00" in user_id else summary_get(source=source, user_id=user_id, reader=reader)
         if summary is None:
             raise exceptions.NotFound("No summary for this source and user.", code="not_found")
         return Response(SummarySerializer(summary).data)
+
+
+class ResultViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[Result]):
+    """Each user's current result per unit of work, as it counts in the summary."""
+
+    serializer_class = ResultSerializer
+    pagination_class = ChangeCursor
+    filterset_class = ResultFilter
+
+    def get_queryset(self) -> QuerySet[Result]:
+        return result_list(reader=request_token(self.request))

@@ -7,7 +7,7 @@ from datetime import datetime
 from django.db.models import QuerySet
 
 from accounts.models import ApiToken
-from results.models import Summary
+from results.models import Result, Summary
 
 
 def summary_list(
@@ -32,3 +32,11 @@ def summary_list(
 
 def summary_get(*, source: str, user_id: str, reader: ApiToken | None = None) -> Summary | None:
     return summary_list(source=source, user_id=user_id, reader=reader).first()
+
+
+def result_list(*, reader: ApiToken | None = None) -> QuerySet[Result]:
+    """Results; a client token sees only its destination's sources."""
+    qs = Result.objects.select_related("source")
+    if reader is not None and not reader.is_staff:
+        qs = qs.filter(source__destinations=reader.destination_id)
+    return qs

@@ -13,6 +13,8 @@ from django.test import Client
 from django.test.client import Client as DjangoClient
 
 from config.celery_app import app as celery_app
+from deliveries.models import Destination
+from deliveries.services import destination_create
 from tests.factories import TOKEN, dumps, make_source
 from tests.servers import Receiver, RedisServer
 from webhooks.models import Source
@@ -51,6 +53,14 @@ def _plain_static_files() -> None:
 @pytest.fixture(autouse=True)
 def _clear_cache() -> None:
     cache.clear()
+
+
+@pytest.fixture
+def destination(source: Source, receiver: Receiver) -> Destination:
+    """A client company's server on loopback that receives the `source` fixture's summaries."""
+    return destination_create(
+        name="acme-hr", url=receiver.url, source_slugs=[source.slug], secret=RECEIVER_SECRET, timeout_seconds=2
+    )
 
 
 @pytest.fixture

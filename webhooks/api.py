@@ -3,26 +3,60 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
+import django_filters
 from django.conf import settings
 from django.db import DatabaseError
-from rest_framework import exceptions, status
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import exceptions, mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.authentication import request_token
+from accounts.permissions import IsStaffToken, StaffOrReadOnly
+from common.api import Cursor, NewSecret, RotateSerializer
 from common.errors import PayloadTooLarge
+from common.filters import UtcDateTimeFilter
 from notifications.models import Alert
 from notifications.services import admin_link, alert_raise
 from webhooks.adapters import PayloadInvalid
 from webhooks.authentication import SourceAuthentication
 from webhooks.guards import SourceIpPermission, SourceRateThrottle
-from webhooks.models import Source
+from webhooks.models import Event, Source
+from webhooks.schema import INTAKE_BODY
 from webhooks.selectors import source_get_active
-from webhooks.services import InvalidJson, event_receive, event_reject, intake_count
+from webhooks.services import (
+    InvalidJson,
+    SourceConfigError,
+    event_receive,
+    event_reject,
+    intake_count,
+    source_create,
+    source_pause,
+    source_resume,
+    source_rotate_secret,
+    source_update,
+)
 
 logger = logging.getLogger(__name__)
+
+SourceCheck = inline_serializer("SourceCheck", {"status": serializers.CharField(), "source": serializers.CharField()})
+IntakeAnswer = inline_serializer(
+    "IntakeAnswer",
+    {
+        "event_id": serializers.CharField(),
+        "status": serializers.ChoiceField(choices=["accepted", "duplicate", "ignored", "paused"]),
+    },
+)
+ErrorAnswer = OpenApiResponse(
+    description="Too large (413) or not JSON (415).",
+    response=inline_serializer("IntakeError", {"error": serializers.CharField(), "detail": serializers.CharField()}),
+)
 
 
 class WebhookView(APIView):
@@ -59,9 +93,32 @@ class WebhookView(APIView):
         if request.method == "POST":
             request.user  # noqa: B018 - evaluating it runs the authenticators
 
+    @extend_schema(
+        operation_id="webhooks_check",
+        summary="Check a webhook URL (PYBOSSA does this when its owner saves the URL)",
+        responses={200: SourceCheck},
+        auth=[],
+    )
     def get(self, request: Request, source_slug: str) -> Response:
         return Response({"status": "ok", "source": source_slug})
 
+    @extend_schema(
+        operation_id="webhooks_receive",
+        summary="Receive one webhook from a platform",
+        description=(
+            "The body is a native envelope, or for PYBOSSA sources the body PYBOSSA sends. New events answer "
+            "202 (`accepted`, `ignored` for unknown types, `paused` while the source is paused); the same "
+            "idempotency key again answers 200 `duplicate` and changes nothing."
+        ),
+        parameters=[
+            OpenApiParameter("webhook-id", str, OpenApiParameter.HEADER, description="Standard Webhooks message id."),
+            OpenApiParameter(
+                "webhook-timestamp", int, OpenApiParameter.HEADER, description="Unix seconds (standard auth)."
+            ),
+        ],
+        request={"application/json": INTAKE_BODY},
+        responses={200: IntakeAnswer, 202: IntakeAnswer, 413: ErrorAnswer, 415: ErrorAnswer},
+    )
     def post(self, request: Request, source_slug: str) -> Response:
         assert self.source is not None
         body = request.body
@@ -107,3 +164,207 @@ class WebhookView(APIView):
             except DatabaseError:
                 logger.exception("could not count a webhook", extra={"source": self.source.slug})
         return response
+
+
+# --- Sources and events (the management API) --------------------------------------------------------
+
+
+class SourceSerializer(serializers.ModelSerializer[Source]):
+    allowed_ips = serializers.ListField(child=serializers.CharField(max_length=64), required=False, max_length=1000)
+    denied_ips = serializers.ListField(child=serializers.CharField(max_length=64), required=False, max_length=1000)
+    url = serializers.SerializerMethodField(help_text="Where the platform posts its webhooks.")
+
+    class Meta:
+        model = Source
+        fields = [
+            "slug",
+            "name",
+            "kind",
+            "auth_mode",
+            "url",
+            "active",
+            "paused",
+            "allowed_ips",
+            "denied_ips",
+            "rate_limit_per_minute",
+            "pass_ratio",
+            "pybossa_url",
+            "previous_secret_expires_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["slug", "kind", "auth_mode", "paused", "previous_secret_expires_at"]
+
+    def get_url(self, obj: Source) -> str:
+        return f"/api/v1/webhooks/{obj.slug}/"
+
+
+class SourceCreateSerializer(serializers.Serializer[Any]):
+    slug = serializers.SlugField(max_length=64)
+    kind = serializers.ChoiceField(choices=Source.Kind.choices, default=Source.Kind.NATIVE)
+    auth_mode = serializers.ChoiceField(
+        choices=Source.AuthMode.choices, required=False, help_text="Default: standard (token for pybossa)."
+    )
+    secret = serializers.CharField(required=False, write_only=True, max_length=200, help_text="Default: generated.")
+    token = serializers.CharField(
+        required=False, write_only=True, min_length=16, max_length=200, help_text="Default: generated."
+    )
+    allowed_ips = serializers.ListField(child=serializers.CharField(max_length=64), required=False, max_length=1000)
+    denied_ips = serializers.ListField(child=serializers.CharField(max_length=64), required=False, max_length=1000)
+    rate_limit_per_minute = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False)
+    pybossa_url = serializers.URLField(required=False, default="", allow_blank=True, max_length=200)
+    pybossa_api_key = serializers.CharField(
+        required=False, default="", allow_blank=True, write_only=True, max_length=200
+    )
+
+
+class CreatedSourceSerializer(SourceSerializer):
+    """The answer to a create: the source and, this once, its secret or token."""
+
+    secret = serializers.CharField(required=False, help_text="Shown once (standard auth).")
+    token = serializers.CharField(required=False, help_text="Shown once (token auth).")
+
+    class Meta(SourceSerializer.Meta):
+        fields = [*SourceSerializer.Meta.fields, "secret", "token"]
+
+
+class SourceFilter(django_filters.FilterSet):
+    kind = django_filters.ChoiceFilter(choices=Source.Kind.choices)
+    active = django_filters.BooleanFilter()
+    paused = django_filters.BooleanFilter()
+
+    class Meta:
+        model = Source
+        fields: list[str] = []
+
+
+class SourceViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet[Source]
+):
+    """Platforms that send webhooks. Staff manage them; a client token reads those its destination receives."""
+
+    permission_classes = [StaffOrReadOnly]
+    serializer_class = SourceSerializer
+    pagination_class = Cursor
+    filterset_class = SourceFilter
+    lookup_field = "slug"
+    lookup_value_regex = r"[-a-zA-Z0-9_]{1,64}"
+
+    def get_queryset(self) -> QuerySet[Source]:
+        token = request_token(self.request)
+        if token is not None and not token.is_staff:
+            # Another destination's source is not there at all for this token (404, not 403).
+            return Source.objects.filter(destinations=token.destination_id)
+        return Source.objects.all()
+
+    @extend_schema(request=SourceCreateSerializer, responses={201: CreatedSourceSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        checked = SourceCreateSerializer(data=request.data)
+        checked.is_valid(raise_exception=True)
+        try:
+            source = source_create(**checked.validated_data)
+        except SourceConfigError as exc:
+            raise exceptions.ValidationError({"non_field_errors": [str(exc)]}) from None
+        body = dict(SourceSerializer(source).data)
+        body.update({"secret": source.secret, "token": source.token})
+        return Response({k: v for k, v in body.items() if v != "" or k not in ("secret", "token")}, status=201)
+
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        source = self.get_object()
+        checked = SourceSerializer(source, data=request.data, partial=True)
+        checked.is_valid(raise_exception=True)
+        data = checked.validated_data
+        try:
+            source_update(
+                source=source,
+                name=data.get("name"),
+                active=data.get("active"),
+                allowed_ips=data.get("allowed_ips"),
+                denied_ips=data.get("denied_ips"),
+                rate_limit_per_minute=data.get("rate_limit_per_minute"),
+                clear_rate_limit="rate_limit_per_minute" in data and data["rate_limit_per_minute"] is None,
+                pass_ratio=data.get("pass_ratio"),
+                pybossa_url=data.get("pybossa_url"),
+            )
+        except SourceConfigError as exc:
+            raise exceptions.ValidationError({"non_field_errors": [str(exc)]}) from None
+        return Response(SourceSerializer(Source.objects.get(pk=source.pk)).data)
+
+    @extend_schema(request=None, responses=SourceSerializer)
+    @action(detail=True, methods=["post"])
+    def pause(self, request: Request, slug: str) -> Response:
+        """Store webhooks without applying them until the source is resumed."""
+        source_pause(source=self.get_object())
+        return Response(SourceSerializer(Source.objects.get(slug=slug)).data)
+
+    @extend_schema(request=None, responses=SourceSerializer)
+    @action(detail=True, methods=["post"])
+    def resume(self, request: Request, slug: str) -> Response:
+        """Apply the stored webhooks, then new ones as they come."""
+        source_resume(source=self.get_object())
+        return Response(SourceSerializer(Source.objects.get(slug=slug)).data)
+
+    @extend_schema(request=RotateSerializer, responses=NewSecret)
+    @action(detail=True, methods=["post"], url_path="rotate-secret")
+    def rotate_secret(self, request: Request, slug: str) -> Response:
+        """A new signing secret, shown once; the old one verifies for `grace_seconds` more."""
+        checked = RotateSerializer(data=request.data)
+        checked.is_valid(raise_exception=True)
+        try:
+            secret = source_rotate_secret(
+                source=self.get_object(),
+                secret=checked.validated_data.get("secret"),
+                grace=timedelta(seconds=checked.validated_data["grace_seconds"]),
+            )
+        except SourceConfigError as exc:
+            raise exceptions.ValidationError({"non_field_errors": [str(exc)]}) from None
+        return Response({"secret": secret})
+
+
+class EventSerializer(serializers.ModelSerializer[Event]):
+    source = serializers.CharField(source="source.slug")  # type: ignore[assignment]
+    error_detail = serializers.JSONField(read_only=True, help_text="For rejected events: what was wrong (or null).")
+
+    class Meta:
+        model = Event
+        fields = [
+            "id",
+            "source",
+            "idempotency_key",
+            "type",
+            "status",
+            "error_code",
+            "error_detail",
+            "received_at",
+            "processed_at",
+        ]
+
+
+class EventDetailSerializer(EventSerializer):
+    class Meta(EventSerializer.Meta):
+        fields = [*EventSerializer.Meta.fields, "body"]
+
+
+class EventFilter(django_filters.FilterSet):
+    source = django_filters.CharFilter(field_name="source__slug")
+    status = django_filters.ChoiceFilter(choices=Event.Status.choices)
+    type = django_filters.CharFilter()
+    since = UtcDateTimeFilter(field_name="received_at", lookup_expr="gte")
+    until = UtcDateTimeFilter(field_name="received_at", lookup_expr="lt")
+
+    class Meta:
+        model = Event
+        fields: list[str] = []
+
+
+class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Event]):
+    """Received webhooks with their status and error, newest first (staff tokens)."""
+
+    permission_classes = [IsStaffToken]
+    pagination_class = Cursor
+    filterset_class = EventFilter
+    queryset = Event.objects.select_related("source")
+    lookup_value_regex = r"\d{1,18}"
+
+    def get_serializer_class(self) -> type[EventSerializer]:
+        return EventDetailSerializer if self.action == "retrieve" else EventSerializer

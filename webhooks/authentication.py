@@ -41,7 +41,7 @@ class SourceAuthentication(authentication.BaseAuthentication):
     def _check_signature(request: Request, source: Source) -> None:
         try:
             standard_webhooks.verify(
-                [s for s in (source.secret, source.previous_secret) if s],
+                source.verifying_secrets,
                 msg_id=request.headers.get("webhook-id"),
                 timestamp=request.headers.get("webhook-timestamp"),
                 signature_header=request.headers.get("webhook-signature"),

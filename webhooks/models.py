@@ -7,6 +7,7 @@ from decimal import Decimal
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from common.fields import EncryptedTextField
 
@@ -30,6 +31,9 @@ class Source(models.Model):
     secret = EncryptedTextField(blank=True, help_text="whsec_… signing secret (standard auth).")
     previous_secret = EncryptedTextField(
         blank=True, help_text="Still accepted while the platform moves to the new secret."
+    )
+    previous_secret_expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="After this the previous secret is refused (empty: accepted until cleared)."
     )
     token = EncryptedTextField(blank=True, help_text="Shared token (token auth).")
     active = models.BooleanField(default=True, help_text="Inactive sources answer 404.")
@@ -63,6 +67,14 @@ class Source(models.Model):
 
     def __str__(self) -> str:
         return self.slug
+
+    @property
+    def verifying_secrets(self) -> list[str]:
+        """The secrets a signature may be made with: the current one, and the previous one in its grace period."""
+        previous_valid = self.previous_secret and (
+            self.previous_secret_expires_at is None or self.previous_secret_expires_at > timezone.now()
+        )
+        return [s for s in (self.secret, self.previous_secret if previous_valid else "") if s]
 
 
 class Event(models.Model):

@@ -7,7 +7,7 @@ import json
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -293,3 +293,56 @@ def source_create(
         pybossa_url=pybossa_url,
         pybossa_api_key=pybossa_api_key,
     )
+
+
+@transaction.atomic
+def source_update(
+    *,
+    source: Source,
+    name: str | None = None,
+    active: bool | None = None,
+    allowed_ips: list[str] | None = None,
+    denied_ips: list[str] | None = None,
+    rate_limit_per_minute: int | None = None,
+    clear_rate_limit: bool = False,
+    pass_ratio: Decimal | None = None,
+    pybossa_url: str | None = None,
+) -> Source:
+    """Change the given settings (None leaves one as it is), checked as at creation."""
+    if name is not None:
+        source.name = name
+    if active is not None:
+        source.active = active
+    if allowed_ips is not None:
+        source.allowed_ips = source_validate_networks(allowed_ips, field="allowed IPs")
+    if denied_ips is not None:
+        source.denied_ips = source_validate_networks(denied_ips, field="denied IPs")
+    if source.auth_mode == Source.AuthMode.NONE and not source.allowed_ips:
+        raise SourceConfigError("auth 'none' needs an IP allow-list.")
+    if rate_limit_per_minute is not None:
+        if rate_limit_per_minute < 1:
+            raise SourceConfigError("The rate limit must be at least 1 request per minute.")
+        source.rate_limit_per_minute = rate_limit_per_minute
+    elif clear_rate_limit:
+        source.rate_limit_per_minute = None
+    if pass_ratio is not None:
+        source.pass_ratio = pass_ratio
+    if pybossa_url is not None:
+        source.pybossa_url = pybossa_url
+    source.save()
+    return source
+
+
+@transaction.atomic
+def source_rotate_secret(*, source: Source, secret: str | None, grace: timedelta) -> str:
+    """A new signing secret; signatures made with the old one verify until `grace` has passed."""
+    if source.auth_mode != Source.AuthMode.STANDARD:
+        raise SourceConfigError("Only sources with standard (signature) auth have a signing secret.")
+    if secret is not None and not is_valid_secret(secret):
+        raise SourceConfigError("The secret must be whsec_ followed by base64.")
+    locked = Source.objects.select_for_update().get(pk=source.pk)
+    new = secret or generate_secret()
+    locked.previous_secret, locked.previous_secret_expires_at = locked.secret, timezone.now() + grace
+    locked.secret = new
+    locked.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at", "updated_at"])
+    return new

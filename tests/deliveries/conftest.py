@@ -9,18 +9,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from deliveries.models import Destination
-from deliveries.services import destination_create
-from tests.conftest import RECEIVER_SECRET
-from tests.servers import Receiver, RedisServer, Worker, start_worker
-from webhooks.models import Source
-
-
-@pytest.fixture
-def destination(source: Source, receiver: Receiver) -> Destination:
-    return destination_create(
-        name="acme-hr", url=receiver.url, source_slugs=[source.slug], secret=RECEIVER_SECRET, timeout_seconds=2
-    )
+from tests.servers import RedisServer, Worker, start_worker
 
 
 @pytest.fixture

@@ -1,0 +1,178 @@
+"""Staff manage sources and destinations through the API: create, update, pause, enable, rotate secrets."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from common.standard_webhooks import sign
+from deliveries.client import signed_headers
+from deliveries.models import Destination
+from webhooks.models import Source
+
+pytestmark = pytest.mark.django_db
+
+
+def post(client, path, body=None):
+    return client.post(path, body or {}, content_type="application/json")
+
+
+def patch(client, path, body):
+    return client.patch(path, body, content_type="application/json")
+
+
+def test_creating_a_source_shows_its_generated_secret_once(staff):
+    created = post(staff, "/api/v1/sources/", {"slug": "new-lms", "allowed_ips": ["10.0.0.0/8"]})
+
+    assert created.status_code == 201, created.content
+    secret = created.json()["secret"]
+    assert secret.startswith("whsec_")
+    assert "token" not in created.json()
+    assert Source.objects.get(slug="new-lms").secret == secret
+    assert "secret" not in staff.get("/api/v1/sources/new-lms/").json()
+    assert all("secret" not in row for row in staff.get("/api/v1/sources/").json()["results"])
+
+
+def test_a_token_source_shows_its_token_once(staff):
+    created = post(staff, "/api/v1/sources/", {"slug": "pb", "kind": "pybossa"})
+
+    assert created.status_code == 201
+    assert created.json()["auth_mode"] == "token"
+    assert len(created.json()["token"]) >= 16
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"slug": "bad slug"}, "slug"),
+        ({"slug": "x", "kind": "ftp"}, "kind"),
+        ({"slug": "x", "rate_limit_per_minute": 0}, "rate_limit_per_minute"),
+        ({"slug": "x", "token": "short"}, "token"),
+        ({"slug": "x", "auth_mode": "none"}, "non_field_errors"),
+        ({"slug": "x", "allowed_ips": ["not-an-ip"]}, "non_field_errors"),
+    ],
+)
+def test_a_bad_source_is_a_400_naming_the_problem(staff, body, field):
+    response = post(staff, "/api/v1/sources/", body)
+
+    assert response.status_code == 400
+    assert field in response.json()["detail"]
+    assert not Source.objects.filter(slug="x").exists()
+
+
+def test_a_source_is_updated_paused_and_resumed(staff, source):
+    updated = patch(staff, f"/api/v1/sources/{source.slug}/", {"name": "Acme LMS", "rate_limit_per_minute": 60})
+    paused = post(staff, f"/api/v1/sources/{source.slug}/pause/")
+    resumed = post(staff, f"/api/v1/sources/{source.slug}/resume/")
+    cleared = patch(staff, f"/api/v1/sources/{source.slug}/", {"rate_limit_per_minute": None})
+
+    assert (updated.json()["name"], updated.json()["rate_limit_per_minute"]) == ("Acme LMS", 60)
+    assert (paused.json()["paused"], resumed.json()["paused"]) == (True, False)
+    assert cleared.json()["rate_limit_per_minute"] is None
+
+
+def test_rotating_a_source_secret_keeps_the_old_one_valid_for_the_grace_period(staff, client):
+    created = post(staff, "/api/v1/sources/", {"slug": "signed"}).json()
+    old = created["secret"]
+
+    rotated = post(staff, "/api/v1/sources/signed/rotate-secret/", {"grace_seconds": 3600})
+    new = rotated.json()["secret"]
+
+    source = Source.objects.get(slug="signed")
+    assert new != old
+    assert source.verifying_secrets == [new, old]
+    Source.objects.filter(pk=source.pk).update(previous_secret_expires_at=timezone.now() - timedelta(seconds=1))
+    assert Source.objects.get(pk=source.pk).verifying_secrets == [new]
+
+
+def test_a_webhook_signed_with_the_old_secret_verifies_until_the_grace_ends(staff, client):
+    old = post(staff, "/api/v1/sources/", {"slug": "signed"}).json()["secret"]
+    post(staff, "/api/v1/sources/signed/rotate-secret/", {"grace_seconds": 3600})
+    body = b'{"id": "evt_1", "type": "other.thing", "occurred_at": "2026-11-22T10:00:00Z", "data": {}}'
+
+    def send(msg_id):
+        at = int(timezone.now().timestamp())
+        return client.post(
+            "/api/v1/webhooks/signed/",
+            body,
+            content_type="application/json",
+            HTTP_WEBHOOK_ID=msg_id,
+            HTTP_WEBHOOK_TIMESTAMP=str(at),
+            HTTP_WEBHOOK_SIGNATURE=sign(old, msg_id=msg_id, timestamp=at, body=body),
+        )
+
+    assert send("m1").status_code == 202
+    Source.objects.filter(slug="signed").update(previous_secret_expires_at=timezone.now())
+    assert send("m2").status_code == 401
+
+
+def test_a_token_source_has_no_secret_to_rotate(staff):
+    post(staff, "/api/v1/sources/", {"slug": "pb", "kind": "pybossa"})
+
+    response = post(staff, "/api/v1/sources/pb/rotate-secret/")
+
+    assert response.status_code == 400
+    assert "signing secret" in response.json()["detail"]["non_field_errors"][0]
+
+
+def test_creating_a_destination_shows_its_secret_once_and_hides_headers(staff, source, receiver):
+    created = post(
+        staff,
+        "/api/v1/destinations/",
+        {"name": "acme", "url": receiver.url, "sources": [source.slug], "headers": {"X-Key": "k"}},
+    )
+
+    assert created.status_code == 201, created.content
+    body = created.json()
+    assert body["secret"].startswith("whsec_")
+    assert "headers" not in body
+    again = staff.get(f"/api/v1/destinations/{body['id']}/").json()
+    assert "secret" not in again
+    assert "headers" not in again
+    assert again["sources"] == [source.slug]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": "x", "url": "ftp://x", "sources": []}, "url"),
+        ({"name": "x", "url": "https://x.example", "sources": ["nope"]}, "sources"),
+        ({"name": "x", "url": "https://x.example", "sources": [], "max_attempts": 0}, "non_field_errors"),
+        ({"name": "x", "url": "https://x.example", "sources": [], "secret": "plain"}, "secret"),
+    ],
+)
+def test_a_bad_destination_is_a_400_naming_the_problem(staff, source, body, field):
+    response = post(staff, "/api/v1/destinations/", body)
+
+    assert response.status_code == 400, response.content
+    assert field in response.json()["detail"]
+    assert not Destination.objects.filter(name="x").exists()
+
+
+def test_a_destination_is_updated_disabled_and_enabled(staff, destination, source):
+    path = f"/api/v1/destinations/{destination.pk}/"
+
+    updated = patch(staff, path, {"timeout_seconds": 5, "sources": [source.slug]})
+    disabled = post(staff, path + "disable/")
+    enabled = post(staff, path + "enable/")
+    renamed = patch(staff, path, {"name": "other"})
+
+    assert updated.json()["timeout_seconds"] == 5
+    assert disabled.json()["disabled_at"] is not None
+    assert enabled.json()["disabled_at"] is None
+    assert renamed.status_code == 400
+
+
+def test_after_a_destination_rotation_pushes_carry_a_signature_for_each_secret(staff, destination):
+    old = destination.secret
+
+    new = post(staff, f"/api/v1/destinations/{destination.pk}/rotate-secret/", {"grace_seconds": 600}).json()["secret"]
+
+    fresh = Destination.objects.get(pk=destination.pk)
+    assert fresh.signing_secrets == [new, old]
+    headers = signed_headers(secrets=fresh.signing_secrets, msg_id="dlv_1_1", body=b"{}", extra={})
+    assert len(headers["webhook-signature"].split(" ")) == 2
+    Destination.objects.filter(pk=destination.pk).update(previous_secret_expires_at=timezone.now())
+    assert Destination.objects.get(pk=destination.pk).signing_secrets == [new]
