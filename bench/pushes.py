@@ -701,7 +701,7 @@ def main() -> int:
             env["DELIVERY_CONCURRENCY"] = str(args.delivery_concurrency)
         manage(env, "migrate", "--noinput")
         django_setup(env)
-        from deliveries.services import destination_create
+        from deliveries.destinations import destination_create
         from webhooks.services import source_create
 
         slug, token = f"bench-{tag}", secrets.token_urlsafe(24)

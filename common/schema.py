@@ -32,9 +32,17 @@ def api_paths_only(endpoints: list[tuple[str, str, str, Any]], **kwargs: Any) ->
     return [endpoint for endpoint in endpoints if endpoint[0].startswith("/api/")]
 
 
+# Views whose answer depends on the token: one shape is a subset of the other, so "any of".
+ANY_OF_COMPONENTS = ("SourceView",)
+
+
 def error_responses(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
     """Every operation can answer with the error shape; list each status with it."""
-    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Error"] = ERROR_SCHEMA
+    for name in ANY_OF_COMPONENTS:
+        if "oneOf" in schemas.get(name, {}):
+            schemas[name]["anyOf"] = schemas[name].pop("oneOf")
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     for item in result.get("paths", {}).values():
         for operation in item.values():

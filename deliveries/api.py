@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import django_filters
+from django.core.validators import URLValidator
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, mixins, serializers, status, viewsets
@@ -15,18 +16,18 @@ from rest_framework.response import Response
 
 from accounts.authentication import request_token
 from accounts.permissions import IsStaffToken, StaffOrReadOnly
-from common.api import Cursor, NewSecret, RotateSerializer
+from common.api import Cursor, NewCredential, RotateSerializer
 from common.filters import UtcDateTimeFilter
-from deliveries.destinations import destination_rotate_secret, destination_update
-from deliveries.models import Delivery, Destination
-from deliveries.services import (
+from deliveries.destinations import (
+    MAX_ATTEMPTS_RANGE,
+    TIMEOUT_RANGE,
     DestinationConfigError,
-    deliveries_filter,
-    deliveries_replay,
     destination_create,
-    destination_disable,
-    destination_enable,
+    destination_rotate_secret,
+    destination_update,
 )
+from deliveries.models import Delivery, Destination, delivery_pk
+from deliveries.services import deliveries_replay, destination_disable, destination_enable
 from webhooks.models import Source
 
 Queued = inline_serializer("Queued", {"queued": serializers.IntegerField()})
@@ -48,7 +49,13 @@ class DestinationSerializer(serializers.ModelSerializer[Destination]):
         r"^whsec_[A-Za-z0-9+/=]+$",
         write_only=True,
         required=False,
+        max_length=200,
         help_text="whsec_… signing secret; generated when left out. Never shown again after creation.",
+    )
+    url = serializers.URLField(max_length=2000, validators=[URLValidator(schemes=["http", "https"])])
+    timeout_seconds = serializers.IntegerField(min_value=TIMEOUT_RANGE[0], max_value=TIMEOUT_RANGE[1], default=10)
+    max_attempts = serializers.IntegerField(
+        min_value=MAX_ATTEMPTS_RANGE[0], max_value=MAX_ATTEMPTS_RANGE[1], default=10
     )
 
     class Meta:
@@ -167,7 +174,7 @@ class DestinationViewSet(
         destination_disable(destination=self.get_object(), reason="disabled through the API")
         return Response(DestinationSerializer(Destination.objects.get(pk=pk)).data)
 
-    @extend_schema(request=RotateSerializer, responses=NewSecret)
+    @extend_schema(request=RotateSerializer, responses=NewCredential)
     @action(detail=True, methods=["post"], url_path="rotate-secret")
     def rotate_secret(self, request: Request, pk: str) -> Response:
         """A new signing secret, shown once; pushes carry a signature with the old one too during the grace."""
@@ -224,17 +231,15 @@ class DeliveryFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
-class ReplayFilters(serializers.Serializer[Any]):
-    status = serializers.ChoiceField(choices=Delivery.Status.choices, required=False)
-    destination = serializers.CharField(required=False)
-    since = serializers.DateTimeField(required=False)
-    until = serializers.DateTimeField(required=False)
-
-
-def delivery_pk(value: str) -> int | None:
-    """The row of a public id (dlv_<pk>_<version>) or of a bare primary key."""
-    raw = value.removeprefix("dlv_").split("_")[0]
-    return int(raw) if raw.isdigit() and len(raw) < 19 else None
+ReplayFilters = inline_serializer(
+    "ReplayFilters",
+    {
+        "status": serializers.ChoiceField(choices=Delivery.Status.choices, required=False),
+        "destination": serializers.CharField(required=False, help_text="A destination's name."),
+        "since": serializers.DateTimeField(required=False),
+        "until": serializers.DateTimeField(required=False),
+    },
+)
 
 
 class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Delivery]):
@@ -273,11 +278,12 @@ class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def retry_many(self, request: Request) -> Response:
         """Replay every delivery matching status, destination, since, until (JSON body or query)."""
         data = request.data if isinstance(request.data, dict) and request.data else request.query_params
-        checked = ReplayFilters(data=data)
-        checked.is_valid(raise_exception=True)
-        if not checked.validated_data:
+        chosen = DeliveryFilter(data=data, queryset=self.get_queryset())
+        if not chosen.is_valid():
+            raise exceptions.ValidationError(chosen.errors)
+        if not any(chosen.form.cleaned_data.get(name) not in (None, "") for name in chosen.filters):
             raise exceptions.ValidationError(
                 {"non_field_errors": ["Give at least one filter (status, destination, since, until)."]}
             )
-        queued = deliveries_replay(deliveries=deliveries_filter(**checked.validated_data))
+        queued = deliveries_replay(deliveries=chosen.qs)
         return Response({"queued": queued}, status=status.HTTP_202_ACCEPTED)

@@ -149,3 +149,10 @@ class Attempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.delivery_id} #{self.number}"
+
+
+def delivery_pk(public_id: str) -> int | None:
+    """The row of a delivery's public id (`dlv_<pk>_<version>`, its webhook-id) or of a bare number."""
+    raw = public_id.removeprefix("dlv_").split("_")[0]
+    # isascii: "²".isdigit() is true, but int() refuses it; 18 digits stay inside a bigint.
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None

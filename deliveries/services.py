@@ -30,15 +30,12 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from common.standard_webhooks import generate_secret, is_valid_secret
 from deliveries import client
 from deliveries.models import Attempt, Delivery, Destination
 from deliveries.policy import AttemptOutcome, Verdict, retry_delay
-from deliveries.ssrf import UnsafeDestination, url_check
 from notifications.models import Alert
 from notifications.services import admin_link, alert_raise
 from results.models import Result, Summary
-from webhooks.models import Source
 
 logger = logging.getLogger(__name__)
 
@@ -604,58 +601,3 @@ def summaries_missing_for(destination: Destination) -> QuerySet[Summary]:
         .filter(Q(sent__isnull=True, deleted_at__isnull=True) | Q(sent__lt=F("version")))
         .order_by("pk")
     )
-
-
-# --- Destinations ---------------------------------------------------------------
-
-
-class DestinationConfigError(ValueError):
-    """A destination cannot be created as asked; the message says why."""
-
-
-@transaction.atomic
-def destination_create(
-    *,
-    name: str,
-    url: str,
-    source_slugs: Sequence[str],
-    secret: str | None = None,
-    max_attempts: int = 10,
-    timeout_seconds: int = 10,
-    headers: dict[str, str] | None = None,
-) -> Destination:
-    if not name.strip():
-        raise DestinationConfigError("The name may not be blank.")
-    if Destination.objects.filter(name=name).exists():
-        raise DestinationConfigError(f"A destination named {name!r} already exists.")
-    try:
-        url_check(url)
-    except UnsafeDestination as exc:
-        raise DestinationConfigError(str(exc)) from None
-    if secret is not None and not is_valid_secret(secret):
-        raise DestinationConfigError("The secret must be whsec_ followed by base64.")
-    if not 1 <= max_attempts <= 50:
-        raise DestinationConfigError("max attempts must be between 1 and 50.")
-    if not 1 <= timeout_seconds <= 60:
-        raise DestinationConfigError("timeout seconds must be between 1 and 60.")
-    if not source_slugs:
-        raise DestinationConfigError("Name at least one source.")
-    for key, value in (headers or {}).items():
-        try:
-            f"{key}: {value}".encode("latin-1")
-        except UnicodeEncodeError:
-            raise DestinationConfigError(f"Header {key!r} must be plain ASCII/Latin-1 text.") from None
-    sources = list(Source.objects.filter(slug__in=source_slugs))
-    unknown = sorted(set(source_slugs) - {s.slug for s in sources})
-    if unknown:
-        raise DestinationConfigError(f"No source {', '.join(unknown)}.")
-    destination = Destination.objects.create(
-        name=name,
-        url=url,
-        secret=secret or generate_secret(),
-        max_attempts=max_attempts,
-        timeout_seconds=timeout_seconds,
-        headers=headers or {},  # type: ignore[misc]  # an encrypted JSON field
-    )
-    destination.sources.set(sources)
-    return destination

@@ -13,8 +13,8 @@ from django.test import Client
 from django.test.client import Client as DjangoClient
 
 from config.celery_app import app as celery_app
+from deliveries.destinations import destination_create
 from deliveries.models import Destination
-from deliveries.services import destination_create
 from tests.factories import TOKEN, dumps, make_source
 from tests.servers import Receiver, RedisServer
 from webhooks.models import Source

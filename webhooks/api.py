@@ -8,9 +8,17 @@ from typing import Any
 
 import django_filters
 from django.conf import settings
+from django.core.validators import URLValidator
 from django.db import DatabaseError
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -19,7 +27,7 @@ from rest_framework.views import APIView
 
 from accounts.authentication import request_token
 from accounts.permissions import IsStaffToken, StaffOrReadOnly
-from common.api import Cursor, NewSecret, RotateSerializer
+from common.api import Cursor, NewCredential, RotateSerializer
 from common.errors import PayloadTooLarge
 from common.filters import UtcDateTimeFilter
 from notifications.models import Alert
@@ -39,11 +47,13 @@ from webhooks.services import (
     source_create,
     source_pause,
     source_resume,
-    source_rotate_secret,
+    source_rotate_credential,
     source_update,
 )
 
 logger = logging.getLogger(__name__)
+
+HTTP_URL = URLValidator(schemes=["http", "https"])
 
 SourceCheck = inline_serializer("SourceCheck", {"status": serializers.CharField(), "source": serializers.CharField()})
 IntakeAnswer = inline_serializer(
@@ -173,6 +183,7 @@ class SourceSerializer(serializers.ModelSerializer[Source]):
     allowed_ips = serializers.ListField(child=serializers.CharField(max_length=64), required=False, max_length=1000)
     denied_ips = serializers.ListField(child=serializers.CharField(max_length=64), required=False, max_length=1000)
     url = serializers.SerializerMethodField(help_text="Where the platform posts its webhooks.")
+    pybossa_url = serializers.URLField(required=False, allow_blank=True, max_length=200, validators=[HTTP_URL])
 
     class Meta:
         model = Source
@@ -189,14 +200,22 @@ class SourceSerializer(serializers.ModelSerializer[Source]):
             "rate_limit_per_minute",
             "pass_ratio",
             "pybossa_url",
-            "previous_secret_expires_at",
+            "previous_expires_at",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["slug", "kind", "auth_mode", "paused", "previous_secret_expires_at"]
+        read_only_fields = ["slug", "kind", "auth_mode", "paused", "previous_expires_at"]
 
     def get_url(self, obj: Source) -> str:
         return f"/api/v1/webhooks/{obj.slug}/"
+
+
+class ClientSourceSerializer(serializers.ModelSerializer[Source]):
+    """What a client token may know of a source its destination receives: not the platform's settings."""
+
+    class Meta:
+        model = Source
+        fields = ["slug", "name", "kind", "active", "paused"]
 
 
 class SourceCreateSerializer(serializers.Serializer[Any]):
@@ -212,7 +231,9 @@ class SourceCreateSerializer(serializers.Serializer[Any]):
     allowed_ips = serializers.ListField(child=serializers.CharField(max_length=64), required=False, max_length=1000)
     denied_ips = serializers.ListField(child=serializers.CharField(max_length=64), required=False, max_length=1000)
     rate_limit_per_minute = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False)
-    pybossa_url = serializers.URLField(required=False, default="", allow_blank=True, max_length=200)
+    pybossa_url = serializers.URLField(
+        required=False, default="", allow_blank=True, max_length=200, validators=[HTTP_URL]
+    )
     pybossa_api_key = serializers.CharField(
         required=False, default="", allow_blank=True, write_only=True, max_length=200
     )
@@ -238,6 +259,19 @@ class SourceFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
+def _source_view(many: bool) -> PolymorphicProxySerializer:
+    """A staff token reads the whole source; a client token its public part (anyOf in the schema)."""
+    return PolymorphicProxySerializer(
+        component_name="SourceView",
+        serializers=[SourceSerializer, ClientSourceSerializer],
+        resource_type_field_name=None,
+        many=many,
+    )
+
+
+@extend_schema_view(
+    list=extend_schema(responses=_source_view(True)), retrieve=extend_schema(responses=_source_view(False))
+)
 class SourceViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet[Source]
 ):
@@ -249,6 +283,10 @@ class SourceViewSet(
     filterset_class = SourceFilter
     lookup_field = "slug"
     lookup_value_regex = r"[-a-zA-Z0-9_]{1,64}"
+
+    def get_serializer_class(self) -> type[serializers.ModelSerializer[Source]]:
+        token = request_token(self.request)
+        return ClientSourceSerializer if token is not None and not token.is_staff else SourceSerializer
 
     def get_queryset(self) -> QuerySet[Source]:
         token = request_token(self.request)
@@ -304,21 +342,23 @@ class SourceViewSet(
         source_resume(source=self.get_object())
         return Response(SourceSerializer(Source.objects.get(slug=slug)).data)
 
-    @extend_schema(request=RotateSerializer, responses=NewSecret)
+    @extend_schema(request=RotateSerializer, responses=NewCredential)
     @action(detail=True, methods=["post"], url_path="rotate-secret")
     def rotate_secret(self, request: Request, slug: str) -> Response:
-        """A new signing secret, shown once; the old one verifies for `grace_seconds` more."""
+        """A new signing secret (or token, for token auth), shown once; the old one works `grace_seconds` more."""
+        source = self.get_object()
         checked = RotateSerializer(data=request.data)
         checked.is_valid(raise_exception=True)
+        kind = "token" if source.auth_mode == Source.AuthMode.TOKEN else "secret"
         try:
-            secret = source_rotate_secret(
-                source=self.get_object(),
-                secret=checked.validated_data.get("secret"),
+            new = source_rotate_credential(
+                source=source,
+                new=checked.validated_data.get(kind),
                 grace=timedelta(seconds=checked.validated_data["grace_seconds"]),
             )
         except SourceConfigError as exc:
             raise exceptions.ValidationError({"non_field_errors": [str(exc)]}) from None
-        return Response({"secret": secret})
+        return Response({kind: new})
 
 
 class EventSerializer(serializers.ModelSerializer[Event]):

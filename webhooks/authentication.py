@@ -64,5 +64,7 @@ class SourceAuthentication(authentication.BaseAuthentication):
                 "Send the source token as `Authorization: Bearer <token>` or `?token=<token>`.",
                 code="missing_token",
             )
-        if not source.token or not hmac.compare_digest(given, source.token.encode()):
+        # Every accepted token is compared, so the time taken does not tell which one matched.
+        matches = [hmac.compare_digest(given, token.encode()) for token in source.accepted_tokens]
+        if not any(matches):
             raise exceptions.AuthenticationFailed("Invalid token.", code="bad_token")

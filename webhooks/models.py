@@ -32,8 +32,13 @@ class Source(models.Model):
     previous_secret = EncryptedTextField(
         blank=True, help_text="Still accepted while the platform moves to the new secret."
     )
-    previous_secret_expires_at = models.DateTimeField(
-        null=True, blank=True, help_text="After this the previous secret is refused (empty: accepted until cleared)."
+    previous_token = EncryptedTextField(
+        blank=True, help_text="Still accepted while the platform moves to the new token."
+    )
+    previous_expires_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="After this the previous secret or token is refused (empty: accepted until cleared).",
     )
     token = EncryptedTextField(blank=True, help_text="Shared token (token auth).")
     active = models.BooleanField(default=True, help_text="Inactive sources answer 404.")
@@ -68,13 +73,19 @@ class Source(models.Model):
     def __str__(self) -> str:
         return self.slug
 
+    def _accepted(self, current: str, previous: str) -> list[str]:
+        in_grace = self.previous_expires_at is None or self.previous_expires_at > timezone.now()
+        return [value for value in (current, previous if in_grace else "") if value]
+
     @property
     def verifying_secrets(self) -> list[str]:
         """The secrets a signature may be made with: the current one, and the previous one in its grace period."""
-        previous_valid = self.previous_secret and (
-            self.previous_secret_expires_at is None or self.previous_secret_expires_at > timezone.now()
-        )
-        return [s for s in (self.secret, self.previous_secret if previous_valid else "") if s]
+        return self._accepted(self.secret, self.previous_secret)
+
+    @property
+    def accepted_tokens(self) -> list[str]:
+        """The current token, and the previous one in its grace period."""
+        return self._accepted(self.token, self.previous_token)
 
 
 class Event(models.Model):

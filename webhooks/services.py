@@ -51,6 +51,8 @@ def body_parse(body: bytes) -> Any:
         return json.loads(body, parse_float=Decimal, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidJson(str(exc)) from None
+    except RecursionError:
+        raise InvalidJson("nested too deeply") from None
 
 
 def _body_text(body: bytes, limit: int | None = None) -> str:
@@ -122,8 +124,8 @@ def event_reject(*, source: Source, body: bytes, header_id: str | None, code: st
     key = header_id
     event_type = ""
     try:
-        payload = json.loads(body)
-    except ValueError:
+        payload = body_parse(body)
+    except InvalidJson:
         payload = None
     if isinstance(payload, dict):
         if isinstance(payload.get("id"), str):
@@ -275,11 +277,7 @@ def source_create(
         raise SourceConfigError("The secret must be whsec_ followed by base64.")
     if token is not None and len(token) < 16:
         raise SourceConfigError("The token must be at least 16 characters.")
-    if pybossa_url:
-        try:
-            URLValidator(schemes=["http", "https"])(pybossa_url)
-        except ValidationError:
-            raise SourceConfigError(f"{pybossa_url!r} is not an http(s) URL.") from None
+    _check_pybossa_url(pybossa_url)
     return Source.objects.create(
         slug=slug,
         name=slug,
@@ -295,6 +293,14 @@ def source_create(
     )
 
 
+def _check_pybossa_url(url: str) -> None:
+    if url:
+        try:
+            URLValidator(schemes=["http", "https"])(url)
+        except ValidationError:
+            raise SourceConfigError(f"{url!r} is not an http(s) URL.") from None
+
+
 @transaction.atomic
 def source_update(
     *,
@@ -308,41 +314,58 @@ def source_update(
     pass_ratio: Decimal | None = None,
     pybossa_url: str | None = None,
 ) -> Source:
-    """Change the given settings (None leaves one as it is), checked as at creation."""
+    """Change the given settings (None leaves one as it is), checked as at creation.
+
+    Only the named columns are written, on the locked row, so a concurrent
+    pause or secret rotation is never undone by a stale copy.
+    """
+    locked = Source.objects.select_for_update().get(pk=source.pk)
+    changes: dict[str, object] = {}
     if name is not None:
-        source.name = name
+        changes["name"] = name
     if active is not None:
-        source.active = active
+        changes["active"] = active
     if allowed_ips is not None:
-        source.allowed_ips = source_validate_networks(allowed_ips, field="allowed IPs")
+        changes["allowed_ips"] = source_validate_networks(allowed_ips, field="allowed IPs")
     if denied_ips is not None:
-        source.denied_ips = source_validate_networks(denied_ips, field="denied IPs")
-    if source.auth_mode == Source.AuthMode.NONE and not source.allowed_ips:
+        changes["denied_ips"] = source_validate_networks(denied_ips, field="denied IPs")
+    if locked.auth_mode == Source.AuthMode.NONE and not changes.get("allowed_ips", locked.allowed_ips):
         raise SourceConfigError("auth 'none' needs an IP allow-list.")
     if rate_limit_per_minute is not None:
         if rate_limit_per_minute < 1:
             raise SourceConfigError("The rate limit must be at least 1 request per minute.")
-        source.rate_limit_per_minute = rate_limit_per_minute
+        changes["rate_limit_per_minute"] = rate_limit_per_minute
     elif clear_rate_limit:
-        source.rate_limit_per_minute = None
+        changes["rate_limit_per_minute"] = None
     if pass_ratio is not None:
-        source.pass_ratio = pass_ratio
+        changes["pass_ratio"] = pass_ratio
     if pybossa_url is not None:
-        source.pybossa_url = pybossa_url
-    source.save()
-    return source
+        _check_pybossa_url(pybossa_url)
+        changes["pybossa_url"] = pybossa_url
+    for field, value in changes.items():
+        setattr(locked, field, value)
+    locked.save(update_fields=[*changes, "updated_at"])
+    return locked
 
 
 @transaction.atomic
-def source_rotate_secret(*, source: Source, secret: str | None, grace: timedelta) -> str:
-    """A new signing secret; signatures made with the old one verify until `grace` has passed."""
-    if source.auth_mode != Source.AuthMode.STANDARD:
-        raise SourceConfigError("Only sources with standard (signature) auth have a signing secret.")
-    if secret is not None and not is_valid_secret(secret):
-        raise SourceConfigError("The secret must be whsec_ followed by base64.")
+def source_rotate_credential(*, source: Source, new: str | None, grace: timedelta) -> str:
+    """A new signing secret (standard auth) or token (token auth); the old one still works until `grace` ends."""
     locked = Source.objects.select_for_update().get(pk=source.pk)
-    new = secret or generate_secret()
-    locked.previous_secret, locked.previous_secret_expires_at = locked.secret, timezone.now() + grace
-    locked.secret = new
-    locked.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at", "updated_at"])
+    if locked.auth_mode == Source.AuthMode.STANDARD:
+        if new is not None and not is_valid_secret(new):
+            raise SourceConfigError("The secret must be whsec_ followed by base64.")
+        new = new or generate_secret()
+        locked.previous_secret, locked.secret = locked.secret, new
+    elif locked.auth_mode == Source.AuthMode.TOKEN:
+        if new is not None and len(new) < 16:
+            raise SourceConfigError("The token must be at least 16 characters.")
+        new = new or secrets.token_urlsafe(32)
+        locked.previous_token, locked.token = locked.token, new
+    else:
+        raise SourceConfigError("A source with auth 'none' has no secret or token to rotate.")
+    locked.previous_expires_at = timezone.now() + grace
+    locked.save(
+        update_fields=["secret", "previous_secret", "token", "previous_token", "previous_expires_at", "updated_at"]
+    )
     return new

@@ -8,8 +8,8 @@ import pytest
 from django.test import Client
 
 from accounts.services import api_token_create
+from deliveries.destinations import destination_create
 from deliveries.models import Destination
-from deliveries.services import destination_create
 from tests.conftest import RECEIVER_SECRET
 from tests.factories import completed, make_source
 from webhooks.models import Source

@@ -83,7 +83,7 @@ def test_rotating_a_source_secret_keeps_the_old_one_valid_for_the_grace_period(s
     source = Source.objects.get(slug="signed")
     assert new != old
     assert source.verifying_secrets == [new, old]
-    Source.objects.filter(pk=source.pk).update(previous_secret_expires_at=timezone.now() - timedelta(seconds=1))
+    Source.objects.filter(pk=source.pk).update(previous_expires_at=timezone.now() - timedelta(seconds=1))
     assert Source.objects.get(pk=source.pk).verifying_secrets == [new]
 
 
@@ -104,17 +104,74 @@ def test_a_webhook_signed_with_the_old_secret_verifies_until_the_grace_ends(staf
         )
 
     assert send("m1").status_code == 202
-    Source.objects.filter(slug="signed").update(previous_secret_expires_at=timezone.now())
+    Source.objects.filter(slug="signed").update(previous_expires_at=timezone.now())
     assert send("m2").status_code == 401
 
 
-def test_a_token_source_has_no_secret_to_rotate(staff):
-    post(staff, "/api/v1/sources/", {"slug": "pb", "kind": "pybossa"})
+def test_rotating_a_token_sources_token_keeps_the_old_one_for_the_grace_period(staff, client):
+    old = post(staff, "/api/v1/sources/", {"slug": "pb", "kind": "pybossa"}).json()["token"]
 
-    response = post(staff, "/api/v1/sources/pb/rotate-secret/")
+    new = post(staff, "/api/v1/sources/pb/rotate-secret/", {"grace_seconds": 60}).json()["token"]
+    body = {"project_id": 1, "task_id": 2, "result_id": 3, "event": "task_completed"}
+
+    def send(token, result_id):
+        return client.post(f"/api/v1/webhooks/pb/?token={token}", {**body, "result_id": result_id}, "application/json")
+
+    assert new != old
+    assert (send(old, 1).status_code, send(new, 2).status_code) == (202, 202)
+    Source.objects.filter(slug="pb").update(previous_expires_at=timezone.now())
+    assert (send(old, 3).status_code, send(new, 4).status_code) == (401, 202)
+
+
+def test_a_stale_patch_does_not_undo_a_rotation_or_a_pause(staff):
+    post(staff, "/api/v1/sources/", {"slug": "signed"})
+    stale = Source.objects.get(slug="signed")
+    new = post(staff, "/api/v1/sources/signed/rotate-secret/").json()["secret"]
+    post(staff, "/api/v1/sources/signed/pause/")
+
+    from webhooks.services import source_update
+
+    source_update(source=stale, name="Renamed")
+
+    fresh = Source.objects.get(slug="signed")
+    assert (fresh.name, fresh.secret, fresh.paused) == ("Renamed", new, True)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"timeout_seconds": 0}, "timeout_seconds"),
+        ({"max_attempts": 51}, "max_attempts"),
+        ({"headers": {"X-Key": "李"}}, "non_field_errors"),
+        ({"url": "ftp://x.example/"}, "url"),
+        ({"sources": []}, "non_field_errors"),
+    ],
+)
+def test_a_bad_destination_patch_is_a_400_and_changes_nothing(staff, destination, body, field):
+    before = Destination.objects.get(pk=destination.pk)
+
+    response = patch(staff, f"/api/v1/destinations/{destination.pk}/", body)
+
+    assert response.status_code == 400, response.content
+    assert field in response.json()["detail"]
+    after = Destination.objects.get(pk=destination.pk)
+    assert (after.timeout_seconds, after.max_attempts, after.url) == (
+        before.timeout_seconds,
+        before.max_attempts,
+        before.url,
+    )
+    assert list(after.sources.all()) == list(before.sources.all())
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [({"pybossa_url": "ftp://x.example/"}, "pybossa_url"), ({"pass_ratio": "2"}, "pass_ratio")],
+)
+def test_a_bad_source_patch_is_a_400(staff, source, body, field):
+    response = patch(staff, f"/api/v1/sources/{source.slug}/", body)
 
     assert response.status_code == 400
-    assert "signing secret" in response.json()["detail"]["non_field_errors"][0]
+    assert field in response.json()["detail"]
 
 
 def test_creating_a_destination_shows_its_secret_once_and_hides_headers(staff, source, receiver):
@@ -139,11 +196,18 @@ def test_creating_a_destination_shows_its_secret_once_and_hides_headers(staff, s
     [
         ({"name": "x", "url": "ftp://x", "sources": []}, "url"),
         ({"name": "x", "url": "https://x.example", "sources": ["nope"]}, "sources"),
-        ({"name": "x", "url": "https://x.example", "sources": [], "max_attempts": 0}, "non_field_errors"),
-        ({"name": "x", "url": "https://x.example", "sources": [], "secret": "plain"}, "secret"),
+        ({"name": "x", "url": "https://x.example", "sources": []}, "non_field_errors"),
+        ({"name": "x", "url": "https://x.example", "sources": ["SRC"], "max_attempts": 0}, "max_attempts"),
+        ({"name": "x", "url": "https://x.example", "sources": ["SRC"], "timeout_seconds": 61}, "timeout_seconds"),
+        ({"name": "x", "url": "https://x.example", "sources": ["SRC"], "secret": "plain"}, "secret"),
+        (
+            {"name": "x", "url": "https://x.example", "sources": ["SRC"], "headers": {"X": "a\r\nB: c"}},
+            "non_field_errors",
+        ),
     ],
 )
 def test_a_bad_destination_is_a_400_naming_the_problem(staff, source, body, field):
+    body = {**body, "sources": [source.slug if slug == "SRC" else slug for slug in body["sources"]]}
     response = post(staff, "/api/v1/destinations/", body)
 
     assert response.status_code == 400, response.content

@@ -18,7 +18,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from accounts.services import api_token_create
-from deliveries.services import destination_create
+from deliveries.destinations import destination_create
 from tests.factories import completed, make_source
 
 pytestmark = pytest.mark.django_db

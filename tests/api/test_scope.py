@@ -26,6 +26,14 @@ def test_a_client_lists_only_its_own_sources_summaries_results_and_deliveries(te
     assert {d["destination"] for d in listed(acme.client, "/api/v1/deliveries/")} == {"acme"}
 
 
+def test_a_client_sees_its_sources_but_not_the_platforms_settings(tenants):
+    acme, _ = tenants
+
+    shown = acme.client.get(f"/api/v1/sources/{acme.source.slug}/").json()
+
+    assert set(shown) == {"slug", "name", "kind", "active", "paused"}
+
+
 def test_filtering_for_another_destinations_data_finds_nothing(tenants):
     acme, globex = tenants
 
@@ -95,6 +103,11 @@ def test_a_revoked_token_is_refused(tenants):
         ("put", "/api/v1/sources/acme-lms/", 405, "method_not_allowed"),
         ("get", "/api/v1/summaries/?updated_since=last+week", 400, "validation_error"),
         ("get", "/api/v1/deliveries/?cursor=garbage", 404, "not_found"),
+        ("get", "/api/v1/deliveries/?cursor=cD1hYmM%3D", 404, "not_found"),  # p=abc
+        ("get", "/api/v1/summaries/?cursor=cD1nYXJiYWdl", 404, "not_found"),  # p=garbage
+        ("get", "/api/v1/events/?cursor=cD0xZTU%3D", 404, "not_found"),  # p=1e5
+        ("get", "/api/v1/deliveries/dlv_%C2%B2/", 404, "not_found"),  # a superscript two
+        ("get", "/api/v1/summaries/acme-lms/a%00b/", 404, "not_found"),
     ],
 )
 def test_every_error_has_the_one_json_shape(tenants, staff, method, path, status, error):
@@ -104,3 +117,13 @@ def test_every_error_has_the_one_json_shape(tenants, staff, method, path, status
     assert response["Content-Type"] == "application/json"
     assert response.json()["error"] == error
     assert response.json()["detail"]
+
+
+def test_absurdly_nested_json_is_a_parse_error_not_a_crash(staff, tenants, post_webhook):
+    nested = "[" * 100_000 + "]" * 100_000
+
+    api = staff.post("/api/v1/sources/", nested, content_type="application/json")
+    intake = post_webhook(tenants[0].source, None, raw=nested.encode())
+
+    assert (api.status_code, api.json()["error"]) == (400, "parse_error")
+    assert (intake.status_code, list(intake.json()["detail"])) == (400, ["body"])

@@ -11,16 +11,15 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from deliveries.destinations import DestinationConfigError, destination_create
 from deliveries.models import Attempt, Delivery, Destination
 from deliveries.policy import AttemptOutcome, Verdict, parse_retry_after, retry_delay
 from deliveries.services import (
-    DestinationConfigError,
     deliveries_claim,
     deliveries_process_due,
     deliveries_replay,
     deliveries_sweep,
     delivery_record,
-    destination_create,
     destination_enable,
 )
 from deliveries.ssrf import UnsafeDestination, url_check

@@ -9,8 +9,8 @@ from django.core.management import call_command
 from django.test import Client
 
 from accounts.services import api_token_create
+from deliveries.destinations import destination_create
 from deliveries.models import Delivery
-from deliveries.services import destination_create
 from tests.conftest import RECEIVER_SECRET
 from tests.factories import completed
 from tests.servers import Reply, wait_until

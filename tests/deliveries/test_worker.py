@@ -7,8 +7,9 @@ import time
 
 import pytest
 
+from deliveries.destinations import destination_create
 from deliveries.models import Attempt, Delivery, Destination
-from deliveries.services import destination_create, destination_enable
+from deliveries.services import destination_enable
 from tests.factories import completed
 from tests.servers import Reply, free_port, wait_until
 

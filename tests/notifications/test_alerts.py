@@ -13,8 +13,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from deliveries.destinations import destination_create
 from deliveries.models import Delivery, Destination
-from deliveries.services import deliveries_process_due, deliveries_sweep, destination_create
+from deliveries.services import deliveries_process_due, deliveries_sweep
 from notifications.models import Alert, Message
 from notifications.services import alert_raise, alerts_flush, messages_send_due
 from tests.factories import completed, make_source

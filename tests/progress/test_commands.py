@@ -12,8 +12,8 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
+from deliveries.destinations import destination_create
 from deliveries.models import Delivery
-from deliveries.services import destination_create
 from progress.models import Job, Worker
 from results.models import Result, Summary
 from tests.conftest import RECEIVER_SECRET

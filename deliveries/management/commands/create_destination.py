@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from deliveries.services import DestinationConfigError, destination_create
+from deliveries.destinations import DestinationConfigError, destination_create
 
 
 class Command(BaseCommand):

@@ -21,7 +21,7 @@ from django.db.models import Min, Sum
 from django.utils import timezone
 from telegram.error import TelegramError
 
-from deliveries.models import Delivery
+from deliveries.models import Delivery, delivery_pk
 from deliveries.services import deliveries_replay
 from notifications.transport import bot, classify
 from webhooks.models import IntakeCounter
@@ -73,10 +73,10 @@ def _failed() -> str:
 
 
 def _retry(argument: str) -> str:
-    raw = argument.removeprefix("dlv_").split("_")[0]
-    if not raw.isdigit():
+    pk = delivery_pk(argument)
+    if pk is None:
         return "Usage: /retry &lt;delivery id&gt;, e.g. /retry dlv_42_7"
-    selected = Delivery.objects.filter(pk=int(raw))
+    selected = Delivery.objects.filter(pk=pk)
     if not selected.exists():
         return f"No delivery {html.escape(argument)}."
     queued = deliveries_replay(deliveries=selected)
