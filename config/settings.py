@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "deliveries",
     "notifications",
     "progress",
+    "crowdsourcing",
 ]
 
 MIDDLEWARE = [
@@ -244,6 +245,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_TASK_TIME_LIMIT = 600
 CELERY_TASK_SOFT_TIME_LIMIT = 540
+# PYBOSSA's consensus work has a queue of its own: a slow PYBOSSA never holds up pushes.
+CELERY_TASK_ROUTES = {"crowdsourcing.tasks.settle_task": {"queue": "pybossa"}}
 CELERY_TASK_ALWAYS_EAGER: bool = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "prune-event-payloads": {"task": "webhooks.tasks.prune_event_payloads", "schedule": 3600.0},
@@ -251,6 +254,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "sweep-deliveries": {"task": "deliveries.tasks.sweep_deliveries", "schedule": DELIVERY_SWEEP_SECONDS},
     "flush-alerts": {"task": "notifications.tasks.flush_alerts", "schedule": 30.0},
     "prune-progress-jobs": {"task": "progress.tasks.prune_progress_jobs", "schedule": 600.0},
+    "settle-stuck-pybossa-tasks": {"task": "crowdsourcing.tasks.settle_stuck_tasks", "schedule": 600.0},
 }
 
 # Alerts (Telegram). Without a token alerts are stored and logged only.
@@ -265,6 +269,15 @@ ALERT_BACKLOG_SECONDS: int = env.int("ALERT_BACKLOG_SECONDS", default=300)
 ALERT_DESTINATION_FAILURES: int = env.int("ALERT_DESTINATION_FAILURES", default=5)
 # Where operators reach this Tally; alert links to the admin start with it.
 TALLY_BASE_URL: str = env.str("TALLY_BASE_URL", default="http://127.0.0.1:8000")
+
+# PYBOSSA sources: timeouts of each call, page size, and the retries of a task
+# while PYBOSSA is unreachable (seconds before each try; then the event fails).
+PYBOSSA_CONNECT_TIMEOUT_SECONDS: float = env.float("PYBOSSA_CONNECT_TIMEOUT_SECONDS", default=5.0)
+PYBOSSA_TIMEOUT_SECONDS: float = env.float("PYBOSSA_TIMEOUT_SECONDS", default=20.0)
+PYBOSSA_PAGE_SIZE: int = env.int("PYBOSSA_PAGE_SIZE", default=100)
+PYBOSSA_RETRY_SCHEDULE: list[int] = env.list("PYBOSSA_RETRY_SCHEDULE", cast=int, default=[10, 30, 60, 300, 900, 1800])
+# A settlement still `processing` this long after its webhook is queued again (beat, every 10 min).
+PYBOSSA_STUCK_SECONDS: int = env.int("PYBOSSA_STUCK_SECONDS", default=3600)
 
 # Progress jobs. A job is kept this long after its last activity unless its
 # own maxage says otherwise; with a write token, create and update need token=.

@@ -100,7 +100,7 @@ def start_worker(*, env: dict[str, str], log_dir: Path, beat: bool, name: str) -
         "config",
         "worker",
         "-Q",
-        "celery,deliveries,deliveries_retry",
+        "celery,deliveries,deliveries_retry,pybossa",
         "--concurrency=2",
         "--loglevel=INFO",
         "--without-gossip",

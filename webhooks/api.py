@@ -60,7 +60,7 @@ IntakeAnswer = inline_serializer(
     "IntakeAnswer",
     {
         "event_id": serializers.CharField(),
-        "status": serializers.ChoiceField(choices=["accepted", "duplicate", "ignored", "paused"]),
+        "status": serializers.ChoiceField(choices=["accepted", "processing", "duplicate", "ignored", "paused"]),
     },
 )
 ErrorAnswer = OpenApiResponse(
@@ -136,7 +136,7 @@ class WebhookView(APIView):
             raise PayloadTooLarge(f"The body may be at most {settings.WEBHOOK_MAX_BODY_BYTES} bytes.")
         header_id = request.headers.get("webhook-id")
         try:
-            result = event_receive(source=self.source, body=body, header_id=header_id)
+            result = event_receive(source=self.source, body=body, header_id=header_id, query=request.query_params)
         except InvalidJson as exc:
             detail = {"body": [f"Not valid JSON: {exc}"]}
             self._reject(body, header_id, "validation_error", detail)

@@ -96,6 +96,8 @@ class Event(models.Model):
         IGNORED = "ignored", "Ignored (unknown type)"
         PAUSED = "paused", "Waiting (source paused)"
         REJECTED = "rejected", "Rejected"
+        PROCESSING = "processing", "Processing (waiting for PYBOSSA)"
+        FAILED = "failed", "Failed while processing"
 
     source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="events")
     idempotency_key = models.CharField(max_length=255, blank=True)

@@ -67,7 +67,7 @@ class ScoreFieldSchema(_PayloadFieldSchema):  # type: ignore[no-untyped-call]
 
 class WholeNumberFieldSchema(_PayloadFieldSchema):  # type: ignore[no-untyped-call]
     target_class = "webhooks.adapters.fields.WholeNumberField"
-    schema = {"type": "integer", "minimum": 0}
+    schema = {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
 
 
 class PositiveIntegerFieldSchema(_PayloadFieldSchema):  # type: ignore[no-untyped-call]

@@ -6,6 +6,7 @@ import ipaddress
 import json
 import logging
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -20,12 +21,11 @@ from django.utils import timezone
 from common.standard_webhooks import generate_secret, is_valid_secret
 from results.services import (
     Completion,
-    SummaryChange,
     result_record_completion,
     result_record_reset,
     user_erase,
 )
-from webhooks.adapters import Erase, ParsedEvent, PayloadInvalid, Reset, parse_event
+from webhooks.adapters import Action, ParsedEvent, PayloadInvalid, Reset, Settle, parse_event
 from webhooks.models import Event, Source
 
 logger = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ class InvalidJson(Exception):
 @dataclass(frozen=True)
 class IntakeResult:
     event_id: int
-    status: str  # accepted, duplicate, ignored, paused
+    status: str  # accepted, processing, duplicate, ignored, paused
 
 
 def _reject_constant(name: str) -> None:
@@ -60,36 +60,49 @@ def _body_text(body: bytes, limit: int | None = None) -> str:
     return text.replace("\x00", "\ufffd")
 
 
-def event_apply(
-    *, source_id: int, event_id: int, action: Completion | Reset | Erase, at: datetime
-) -> SummaryChange | None:
-    """Apply a parsed event to results and summaries (inside the caller's transaction)."""
+def event_apply(*, source_id: int, event_id: int, action: Action, at: datetime) -> str:
+    """Apply a parsed event (inside the caller's transaction); returns the event's status.
+
+    Results and summaries change at once (`accepted`), except for a task to
+    settle with PYBOSSA, which a worker does after the commit (`processing`).
+    """
+    if isinstance(action, Settle):
+        from crowdsourcing.tasks import settle_task  # the worker's app imports this one
+
+        transaction.on_commit(lambda: settle_task.delay(event_id))
+        return Event.Status.PROCESSING
     if isinstance(action, Completion):
-        return result_record_completion(source_id=source_id, event_id=event_id, completion=action)
-    if isinstance(action, Reset):
-        return result_record_reset(
+        result_record_completion(source_id=source_id, event_id=event_id, completion=action)
+    elif isinstance(action, Reset):
+        result_record_reset(
             source_id=source_id,
             event_id=event_id,
             user_id=action.user_id,
             unit_id=action.unit_id,
             reset_at=action.reset_at or at,
         )
-    return user_erase(source_id=source_id, user_id=action.user_id)
+    else:
+        user_erase(source_id=source_id, user_id=action.user_id)
+    return Event.Status.ACCEPTED
 
 
-def event_receive(*, source: Source, body: bytes, header_id: str | None) -> IntakeResult:
+def event_receive(
+    *, source: Source, body: bytes, header_id: str | None, query: Mapping[str, str] | None = None
+) -> IntakeResult:
     """Validate, store once and apply a webhook.
 
     Raises InvalidJson or PayloadInvalid for bad input (the caller records
     the rejection). A duplicate key answers with the stored event and changes
     nothing.
     """
-    parsed: ParsedEvent = parse_event(source, body_parse(body), header_id=header_id)
+    parsed: ParsedEvent = parse_event(source, body_parse(body), header_id=header_id, query=query)
     now = timezone.now()
     if source.paused:
         status = Event.Status.PAUSED
     elif parsed.action is None:
         status = Event.Status.IGNORED
+    elif isinstance(parsed.action, Settle):
+        status = Event.Status.PROCESSING
     else:
         status = Event.Status.ACCEPTED
     try:
@@ -102,9 +115,9 @@ def event_receive(*, source: Source, body: bytes, header_id: str | None) -> Inta
                 status=status,
                 body=_body_text(body),
                 received_at=now,
-                processed_at=None if status == Event.Status.PAUSED else now,
+                processed_at=None if status in (Event.Status.PAUSED, Event.Status.PROCESSING) else now,
             )
-            if status == Event.Status.ACCEPTED and parsed.action is not None:
+            if parsed.action is not None and status != Event.Status.PAUSED:
                 event_apply(source_id=source.pk, event_id=event.pk, action=parsed.action, at=now)
     except IntegrityError:
         existing = (
@@ -194,12 +207,14 @@ def _paused_event_apply(event: Event) -> None:
         return
     try:
         with transaction.atomic():
-            event_apply(source_id=event.source_id, event_id=event.pk, action=parsed.action, at=event.received_at)
+            status = event_apply(
+                source_id=event.source_id, event_id=event.pk, action=parsed.action, at=event.received_at
+            )
     except Exception as exc:
         logger.exception("a waiting event could not be applied", extra={"event_pk": event.pk})
         event.status, event.error_code, event.error_detail = Event.Status.REJECTED, "processing_error", str(exc)
         return
-    event.status = Event.Status.ACCEPTED
+    event.status = status
 
 
 def paused_events_process(*, source_id: int, batch_size: int = 200) -> int:

@@ -39,6 +39,7 @@ def prune_event_payloads() -> int:
     return (
         Event.objects.filter(received_at__lt=cutoff)
         .exclude(body="")
-        .exclude(status=Event.Status.PAUSED)
+        # Events still to be applied or settled need their body.
+        .exclude(status__in=[Event.Status.PAUSED, Event.Status.PROCESSING])
         .update(body="")
     )

@@ -16,7 +16,7 @@ import pytest
 
 from results.services import Completion, UserRef
 from tests.factories import BASE_TIME, completed, dumps, make_source, reset, user_deleted
-from webhooks.adapters import Erase, ParsedEvent, PayloadInvalid, Reset, parse_event
+from webhooks.adapters import Erase, ParsedEvent, PayloadInvalid, Reset, Settle, parse_event
 from webhooks.models import Source
 from webhooks.services import body_parse
 
@@ -315,11 +315,21 @@ def test_native_payload_rejected_names_the_field(body, header_id, expected):
     [
         pytest.param(pybossa_body(project_id=DROP), {"project_id": [REQUIRED]}, id="project_id-missing"),
         pytest.param(pybossa_body(task_id=None), {"task_id": [REQUIRED]}, id="task_id-null"),
-        pytest.param(pybossa_body(result_id="6789"), {"result_id": ["Expected a whole number."]}, id="result_id-str"),
         pytest.param(
-            pybossa_body(project_id=-1), {"project_id": ["Expected a whole number."]}, id="project_id-negative"
+            pybossa_body(result_id="6789"),
+            {"result_id": ["Expected a whole number from 0 to 9223372036854775807."]},
+            id="result_id-str",
         ),
-        pytest.param(pybossa_body(task_id=True), {"task_id": ["Expected a whole number."]}, id="task_id-bool"),
+        pytest.param(
+            pybossa_body(project_id=-1),
+            {"project_id": ["Expected a whole number from 0 to 9223372036854775807."]},
+            id="project_id-negative",
+        ),
+        pytest.param(
+            pybossa_body(task_id=True),
+            {"task_id": ["Expected a whole number from 0 to 9223372036854775807."]},
+            id="task_id-bool",
+        ),
         pytest.param(pybossa_body(event=DROP), {"event": [REQUIRED]}, id="event-missing"),
         pytest.param(pybossa_body(event="e" * 101), {"event": ["At most 100 characters."]}, id="event-too-long"),
         pytest.param(pybossa_body(fired_at="now"), {"fired_at": [NOT_A_DATETIME]}, id="fired_at-bad"),
@@ -502,7 +512,9 @@ def test_other_native_payloads_accepted(body, header_id, expected):
 def test_pybossa_payload_accepted(changes):
     body = pybossa_body(**changes)
 
-    assert parse_event(PYBOSSA, body, header_id="ignored") == ParsedEvent("12:345:6789", "task_completed", None)
+    assert parse_event(PYBOSSA, body, header_id="ignored") == ParsedEvent(
+        "12:345:6789", "task_completed", Settle(project_id=12, task_id=345, result_id=6789)
+    )
 
 
 def test_works_with_a_stored_source(db):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
@@ -12,6 +13,9 @@ from rest_framework.fields import SkipField, empty
 from rest_framework.settings import api_settings
 
 from results.services import Completion
+
+if TYPE_CHECKING:
+    from webhooks.models import Source
 
 
 @dataclass(frozen=True)
@@ -31,12 +35,32 @@ class Erase:
 
 
 @dataclass(frozen=True)
+class Settle:
+    """A crowdsourced task to settle after the request: fetch its runs, write the consensus back, credit each one."""
+
+    project_id: int
+    task_id: int
+    result_id: int
+
+
+Action = Completion | Reset | Erase | Settle
+
+
+@dataclass(frozen=True)
 class ParsedEvent:
     """A valid webhook: its idempotency key, type, and what to apply (None: ignored)."""
 
     key: str
     type: str
-    action: Completion | Reset | Erase | None
+    action: Action | None
+
+
+class Adapter(Protocol):
+    """How one kind of source's webhooks are read: validated, keyed, and turned into an action."""
+
+    def __call__(
+        self, payload: Any, *, source: Source, header_id: str | None, query: Mapping[str, str]
+    ) -> ParsedEvent: ...
 
 
 class PayloadInvalid(Exception):

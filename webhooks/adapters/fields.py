@@ -80,13 +80,16 @@ class ScoreField(PayloadField[Decimal]):
         return number
 
 
-class WholeNumberField(PayloadField[int]):
-    """A JSON integer ≥ 0."""
+MAX_INT64 = 2**63 - 1
 
-    default_error_messages = {"invalid": "Expected a whole number."}
+
+class WholeNumberField(PayloadField[int]):
+    """A JSON integer from 0 to 2**63 - 1 (a PostgreSQL bigint: ids beyond it are no one's)."""
+
+    default_error_messages = {"invalid": "Expected a whole number from 0 to 9223372036854775807."}
 
     def to_internal_value(self, data: Any) -> int:
-        if isinstance(data, int) and not isinstance(data, bool) and data >= 0:
+        if isinstance(data, int) and not isinstance(data, bool) and 0 <= data <= MAX_INT64:
             return data
         self.fail("invalid")
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from rest_framework.exceptions import ValidationError
 from rest_framework.fields import empty
@@ -28,6 +29,9 @@ from webhooks.adapters.fields import (
     TextField,
     TimestampField,
 )
+
+if TYPE_CHECKING:
+    from webhooks.models import Source
 
 KEY_MAX_LENGTH = 255
 
@@ -159,8 +163,9 @@ _DATA = {
 }
 
 
-def parse(payload: Any, *, header_id: str | None, pass_ratio: Decimal) -> ParsedEvent:
+def parse(payload: Any, *, source: Source, header_id: str | None, query: Mapping[str, str]) -> ParsedEvent:
     """Validate a native webhook and say what it asks for; every bad field is named."""
+    pass_ratio = source.pass_ratio
     body = json_object(payload)
     values, detail = _ENVELOPE.validate_fields(body)
     errors = dotted_errors(detail)

@@ -1,0 +1,165 @@
+"""Settling a PYBOSSA task: its runs fetched, the consensus written back, each contributor credited."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from crowdsourcing.client import PybossaClient, PybossaPermanentError
+from crowdsourcing.consensus import Consensus, consensus, contributor
+from notifications.services import admin_link, alert_raise
+from results.services import Completion, UserRef, result_record_completion
+from webhooks.adapters.pybossa import TASK_COMPLETED, task_key
+from webhooks.models import Event, Source
+
+logger = logging.getLogger(__name__)
+
+ONE = Decimal(1)
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class TaskRef:
+    project_id: int
+    task_id: int
+    result_id: int
+
+
+def client_for(source: Source) -> PybossaClient:
+    return PybossaClient(base_url=source.pybossa_url, api_key=source.pybossa_api_key)
+
+
+def unit_id(ref: TaskRef) -> str:
+    return f"pybossa:{ref.project_id}:{ref.task_id}"
+
+
+def _task_ref(event: Event) -> TaskRef:
+    body = json.loads(event.body)
+    return TaskRef(project_id=body["project_id"], task_id=body["task_id"], result_id=body["result_id"])
+
+
+def _finished(run: dict[str, object], default: datetime) -> datetime:
+    value = run.get("finish_time")
+    parsed = parse_datetime(value) if isinstance(value, str) else None
+    if parsed is None:
+        return default
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def contributions_record(
+    *, source: Source, event: Event, ref: TaskRef, runs: list[dict[str, object]], outcome: Consensus
+) -> None:
+    """One result per contributor for the task's unit: score 1 and passed when they matched the consensus.
+
+    Recorded through the same path as native events, so summaries, versions
+    and pushes follow; a later settlement of the same task replaces these.
+    """
+    finished: dict[str, datetime] = {}
+    for run in runs:
+        who = contributor(run)
+        at = _finished(run, event.received_at)
+        finished[who] = max(at, finished.get(who, at))
+    for who, matched in sorted(outcome.matches.items()):
+        result_record_completion(
+            source_id=source.pk,
+            event_id=event.pk,
+            completion=Completion(
+                user=UserRef(id=who),
+                unit_id=unit_id(ref),
+                score=ONE if matched else ZERO,
+                max_score=ONE,
+                passed=matched,
+                attempt=1,
+                completed_at=finished[who],
+                title=f"Task {ref.task_id} of project {ref.project_id}",
+            ),
+        )
+
+
+def event_settle(*, event_id: int) -> str:
+    """Settle one `processing` event; returns its status. Raises PybossaTransientError to be tried again."""
+    event = Event.objects.select_related("source").get(pk=event_id)
+    if event.status != Event.Status.PROCESSING:
+        return event.status  # settled already: a redelivered task does nothing
+    source = event.source
+    ref = _task_ref(event)
+    client = client_for(source)
+    try:
+        task = client.task(ref.task_id)
+        if task.get("project_id") != ref.project_id:
+            raise PybossaPermanentError(
+                f"task {ref.task_id} belongs to project {task.get('project_id')}, not {ref.project_id}"
+            )
+        runs = client.task_runs(ref.task_id)
+        outcome = consensus(runs)
+        client.result_put_info(ref.result_id, outcome.info())
+    except PybossaPermanentError as exc:
+        return event_fail(event_id=event.pk, error=str(exc), code=f"pybossa_{exc.status or 'refused'}")
+    with transaction.atomic():
+        locked = Event.objects.select_for_update().get(pk=event.pk)
+        if locked.status != Event.Status.PROCESSING:
+            return locked.status
+        contributions_record(source=source, event=event, ref=ref, runs=runs, outcome=outcome)
+        locked.status, locked.processed_at = Event.Status.ACCEPTED, timezone.now()
+        locked.error_code, locked.error_detail = "", None
+        locked.save(update_fields=["status", "processed_at", "error_code", "error_detail"])
+    logger.info(
+        "pybossa task settled",
+        extra={"source": source.slug, "task": ref.task_id, "runs": outcome.task_runs, "tie": outcome.tie},
+    )
+    return Event.Status.ACCEPTED
+
+
+def event_fail(*, event_id: int, error: str, code: str = "pybossa_unreachable") -> str:
+    """Give up on an event: it ends `failed` with the error, and one alert names the source, task and answer."""
+    with transaction.atomic():
+        event = Event.objects.select_for_update().select_related("source").get(pk=event_id)
+        if event.status != Event.Status.PROCESSING:
+            return event.status
+        event.status, event.processed_at = Event.Status.FAILED, timezone.now()
+        event.error_code, event.error_detail = code, error[:2000]
+        event.save(update_fields=["status", "processed_at", "error_code", "error_detail"])
+    ref = _task_ref(event)
+    alert_raise(
+        fingerprint=f"pybossa_failed:{event.source.slug}:{ref.task_id}",
+        title=f"PYBOSSA task {ref.task_id} of {event.source.slug} could not be settled",
+        details={"source": event.source.slug, "project": ref.project_id, "task": ref.task_id, "error": error},
+        admin_url=admin_link(event),
+    )
+    return Event.Status.FAILED
+
+
+def event_for_task(*, source: Source, ref: TaskRef, rerun: bool) -> Event | None:
+    """A `processing` event for a task found by a backfill; None when it was settled before (and not rerun)."""
+    body = {"event": TASK_COMPLETED, "project_id": ref.project_id, "task_id": ref.task_id, "result_id": ref.result_id}
+    key = task_key(ref.project_id, ref.task_id, ref.result_id)
+    if Event.objects.filter(source=source, idempotency_key=key).exclude(status=Event.Status.REJECTED).exists():
+        if not rerun:
+            return None
+        key = f"{key}:rerun:backfill-{timezone.now():%Y%m%dT%H%M%S%f}"
+    try:
+        with transaction.atomic():
+            return Event.objects.create(
+                source=source,
+                idempotency_key=key,
+                type=TASK_COMPLETED,
+                status=Event.Status.PROCESSING,
+                body=json.dumps(body),
+                received_at=timezone.now(),
+            )
+    except IntegrityError:
+        return None  # its webhook arrived meanwhile: that event settles it
+
+
+def events_stuck(*, older_than: timedelta) -> list[int]:
+    """Events still `processing` that came longer ago than `older_than`."""
+    cutoff = timezone.now() - older_than
+    stuck = Event.objects.filter(status=Event.Status.PROCESSING, received_at__lt=cutoff).order_by("pk")
+    return list(stuck.values_list("pk", flat=True)[:1000])
