@@ -15,12 +15,18 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 
-DEBUG: bool = env.bool("DEBUG", default=False)
-
 # Where the embedded defaults keep their files: the SQLite database and the
 # filesystem broker's queues. Only used when DATABASE_URL / CELERY_BROKER_URL
 # are not set.
 DATA_DIR = Path(env.str("TALLY_DATA_DIR", default=str(BASE_DIR / "var")))
+
+# `make run` writes the embedded setup's settings here on first run (DEBUG,
+# a secret key, an encryption key), so every `manage.py` command run beside
+# it uses the same ones. The process environment always wins over the file.
+if (DATA_DIR / ".env").is_file():
+    env.read_env(str(DATA_DIR / ".env"))
+
+DEBUG: bool = env.bool("DEBUG", default=False)
 
 if DEBUG:
     SECRET_KEY: str = env.str("SECRET_KEY", default="tally-development-only-secret-key")

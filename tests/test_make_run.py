@@ -72,6 +72,29 @@ def test_make_run_serves_the_demo_source_and_the_readme_curl_example(tmp_path):
         summary = subprocess.run(read, shell=True, capture_output=True, text=True, timeout=30, check=True)
         assert '"units_completed":1' in summary.stdout.replace(" ", "")
         assert '"score_total":"8.00"' in summary.stdout.replace(" ", "")
+        # The README's next commands, in a shell where nothing was exported.
+        shell = {k: v for k, v in env.items() if k not in {"PORT"}}
+        manage = [str(ROOT / ".venv" / "bin" / "python"), "manage.py"]
+        created = subprocess.run(
+            [*manage, "create_source", "my-lms"], cwd=ROOT, env=shell, capture_output=True, text=True, timeout=60
+        )
+        assert created.returncode == 0, created.stderr
+        assert re.search(r"^secret: whsec_\S+$", created.stdout, re.M)
+        event = tmp_path / "event.json"
+        event.write_text(
+            '{"id": "evt_readme", "type": "test.completed", "occurred_at": "2026-11-22T10:00:00Z", "data": '
+            '{"user": {"id": "u-7"}, "test": {"id": "t-1"}, "score": 1, "max_score": 2}}'
+        )
+        sent = subprocess.run(
+            [*manage, "send_webhook", "my-lms", str(event), "--base-url", f"http://127.0.0.1:{port}"],
+            cwd=ROOT,
+            env=shell,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert sent.returncode == 0, sent.stderr
+        assert "accepted" in sent.stdout
         source_token = re.search(r"^token: (\S+)$", output, re.M).group(1)
         time.sleep(1)  # let the access log line of the POST be written
         leaks = [
