@@ -61,12 +61,13 @@ class SourceIpPermission(permissions.BasePermission):
 
 
 class SourceRateThrottle(throttling.BaseThrottle):
-    """A fixed one-minute window per source, counted in the shared cache."""
+    """A fixed one-minute window per source for webhooks (POSTs), counted in the shared cache."""
 
     def allow_request(self, request: Request, view: Any) -> bool:
         source = request_source(request)
         limit = source.rate_limit_per_minute
-        if not limit:
+        # A GET (PYBOSSA's URL check, anybody's probe) must not use up the platform's webhooks.
+        if not limit or request.method != "POST":
             return True
         now = time.time()
         window = int(now // 60)

@@ -352,3 +352,14 @@ def test_rate_limited_source_still_accepts_when_the_shared_counter_is_down(db, p
 
     assert post_webhook(source, completed()).status_code == 202
     assert post_webhook(source, completed()).status_code == 202
+
+
+def test_gets_on_the_webhook_url_do_not_use_up_the_rate_limit(db, client, post_webhook):
+    source = make_source(rate_limit_per_minute=1)
+
+    checks = [client.get(f"/api/v1/webhooks/{source.slug}/").status_code for _ in range(5)]
+    first = post_webhook(source, completed(user="u-1"))
+    second = post_webhook(source, completed(user="u-2"))
+
+    assert checks == [200] * 5
+    assert (first.status_code, second.status_code) == (202, 429)
