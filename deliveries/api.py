@@ -27,7 +27,13 @@ from deliveries.destinations import (
     destination_update,
 )
 from deliveries.models import Delivery, Destination, delivery_pk
-from deliveries.services import deliveries_replay, destination_disable, destination_enable
+from deliveries.services import (
+    REPLAYABLE,
+    deliveries_replay,
+    deliveries_replay_batches,
+    destination_disable,
+    destination_enable,
+)
 from webhooks.models import Source
 
 Queued = inline_serializer("Queued", {"queued": serializers.IntegerField()})
@@ -276,7 +282,7 @@ class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     @extend_schema(operation_id="deliveries_retry_many", request=ReplayFilters, responses={202: Queued}, filters=False)
     @action(detail=False, methods=["post"], url_path="retry", filterset_class=None, pagination_class=None)
     def retry_many(self, request: Request) -> Response:
-        """Replay every delivery matching status, destination, since, until (JSON body or query)."""
+        """Replay the failed and dead deliveries matching status, destination, since, until (JSON body or query)."""
         data = request.data if isinstance(request.data, dict) and request.data else request.query_params
         chosen = DeliveryFilter(data=data, queryset=self.get_queryset())
         if not chosen.is_valid():
@@ -285,5 +291,7 @@ class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             raise exceptions.ValidationError(
                 {"non_field_errors": ["Give at least one filter (status, destination, since, until)."]}
             )
-        queued = deliveries_replay(deliveries=chosen.qs)
+        if chosen.form.cleaned_data.get("status") not in (None, "", *REPLAYABLE):
+            raise exceptions.ValidationError({"status": ["Only failed and dead deliveries are replayed."]})
+        _, queued = deliveries_replay_batches(deliveries=chosen.qs)
         return Response({"queued": queued}, status=status.HTTP_202_ACCEPTED)

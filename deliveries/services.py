@@ -18,7 +18,7 @@ import json
 import logging
 import secrets
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -528,6 +528,30 @@ def _backlog_check(due: QuerySet[Delivery], *, now: datetime) -> None:
 
 
 # --- Replay and backfill ------------------------------------------------------
+
+
+REPLAYABLE = (Delivery.Status.FAILED, Delivery.Status.DEAD)
+REPLAY_BATCH = 500
+
+
+def deliveries_replay_batches(
+    *, deliveries: QuerySet[Delivery], on_progress: Callable[[int, int, int], None] | None = None
+) -> tuple[int, int]:
+    """Replay the failed and dead deliveries among `deliveries`, a batch of rows per transaction.
+
+    Each batch locks only its own users' summaries, so a large replay never
+    holds every summary lock at once. Returns (selected, queued);
+    `on_progress(done, total, queued)` is called after each batch.
+    """
+    ids = list(deliveries.filter(status__in=REPLAYABLE).order_by("pk").values_list("pk", flat=True))
+    queued = 0
+    if on_progress is not None:
+        on_progress(0, len(ids), 0)
+    for start in range(0, len(ids), REPLAY_BATCH):
+        queued += deliveries_replay(deliveries=Delivery.objects.filter(pk__in=ids[start : start + REPLAY_BATCH]))
+        if on_progress is not None:
+            on_progress(min(start + REPLAY_BATCH, len(ids)), len(ids), queued)
+    return len(ids), queued
 
 
 @transaction.atomic

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from common.standard_webhooks import sign
 from deliveries.client import signed_headers
-from deliveries.models import Destination
+from deliveries.models import Delivery, Destination
 from webhooks.models import Source
 
 pytestmark = pytest.mark.django_db
@@ -240,3 +240,20 @@ def test_after_a_destination_rotation_pushes_carry_a_signature_for_each_secret(s
     assert len(headers["webhook-signature"].split(" ")) == 2
     Destination.objects.filter(pk=destination.pk).update(previous_secret_expires_at=timezone.now())
     assert Destination.objects.get(pk=destination.pk).signing_secrets == [new]
+
+
+def test_bulk_replay_takes_only_failed_and_dead_deliveries_in_batches(tenants, staff, monkeypatch):
+    from deliveries import services
+
+    monkeypatch.setattr(services, "REPLAY_BATCH", 1)
+    acme, _ = tenants
+    rows = list(Delivery.objects.filter(destination=acme.destination).order_by("pk"))
+    Delivery.objects.filter(pk=rows[0].pk).update(status="failed")
+    Delivery.objects.filter(pk=rows[1].pk).update(status="delivered")
+
+    everything = post(staff, "/api/v1/deliveries/retry/", {"destination": "acme"})
+    delivered = post(staff, "/api/v1/deliveries/retry/", {"status": "delivered"})
+
+    assert (everything.status_code, everything.json()) == (202, {"queued": 1})
+    assert (delivered.status_code, list(delivered.json()["detail"])) == (400, ["status"])
+    assert Delivery.objects.get(pk=rows[1].pk).status == "delivered"

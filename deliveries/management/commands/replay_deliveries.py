@@ -9,10 +9,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_datetime
 
 from deliveries.models import Delivery, Destination
-from deliveries.services import deliveries_filter, deliveries_replay
+from deliveries.services import deliveries_filter, deliveries_replay_batches
 from progress.reporting import CommandProgress
-
-BATCH = 500
 
 
 class Command(BaseCommand):
@@ -32,20 +30,14 @@ class Command(BaseCommand):
         selected = deliveries_filter(destination=options["destination"], since=since, until=until).filter(
             status__in=statuses
         )
-        ids = list(selected.order_by("pk").values_list("pk", flat=True))
-        queued = 0
         with CommandProgress(
-            self,
-            description=f"Replaying {len(ids)} deliveries",
-            workid="deliveries",
-            unit="deliveries",
+            self, description="Replaying deliveries", workid="deliveries", unit="deliveries"
         ) as progress:
-            progress.update(0, len(ids))
-            for start in range(0, len(ids), BATCH):
-                queued += deliveries_replay(deliveries=Delivery.objects.filter(pk__in=ids[start : start + BATCH]))
-                done = min(start + BATCH, len(ids))
-                progress.update(done, len(ids), text=f"{queued} queued")
-        self.stdout.write(f"selected: {len(ids)}  queued: {queued}")
+            selected_count, queued = deliveries_replay_batches(
+                deliveries=selected,
+                on_progress=lambda done, total, queued: progress.update(done, total, text=f"{queued} queued"),
+            )
+        self.stdout.write(f"selected: {selected_count}  queued: {queued}")
 
     @staticmethod
     def _time(value: str | None, flag: str) -> Any:
