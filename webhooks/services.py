@@ -55,6 +55,11 @@ def body_parse(body: bytes) -> Any:
         raise InvalidJson("nested too deeply") from None
 
 
+def _storable(text: str) -> str:
+    """Text PostgreSQL can store: NUL and lone surrogates (both legal in JSON strings) replaced."""
+    return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+
+
 def _body_text(body: bytes, limit: int | None = None) -> str:
     text = body[:limit].decode("utf-8", errors="replace") if limit else body.decode("utf-8", errors="replace")
     return text.replace("\x00", "\ufffd")
@@ -147,8 +152,8 @@ def event_reject(*, source: Source, body: bytes, header_id: str | None, code: st
             event_type = payload["type"]
     event = Event.objects.create(
         source=source,
-        idempotency_key=(key or "")[:255],
-        type=event_type[:100],
+        idempotency_key=_storable(key or "")[:255],
+        type=_storable(event_type)[:100],
         status=Event.Status.REJECTED,
         error_code=code,
         error_detail=detail,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, TypeVar
 
+from django.conf import settings
 from rest_framework import serializers
 from rest_framework.fields import empty
 
@@ -32,6 +33,7 @@ class TextField(PayloadField[str]):
         "blank": "May not be blank.",
         "max_length": "At most {max_length} characters.",
         "null_characters": "May not contain NUL characters.",
+        "surrogates": "May not contain lone surrogate characters.",
     }
 
     def __init__(self, *, max_length: int, coerce_int: bool = False, required: bool = True) -> None:
@@ -51,6 +53,10 @@ class TextField(PayloadField[str]):
             self.fail("max_length", max_length=self.max_length)
         if "\x00" in data:
             self.fail("null_characters")  # PostgreSQL text cannot store it
+        try:
+            data.encode("utf-8")
+        except UnicodeEncodeError:
+            self.fail("surrogates")  # a lone surrogate (JSON "\ud800") is not text PostgreSQL can store
         return data
 
 
@@ -119,13 +125,21 @@ class StrictBooleanField(PayloadField[bool]):
 class TimestampField(PayloadField[datetime]):
     """An ISO 8601 date-time (a space may stand for the T), in UTC; one without an offset is UTC."""
 
-    default_error_messages = {"invalid": "Expected an ISO 8601 date-time, e.g. 2026-11-22T10:00:00Z."}
+    default_error_messages = {
+        "invalid": "Expected an ISO 8601 date-time, e.g. 2026-11-22T10:00:00Z.",
+        "future": "May not be more than {seconds} s in the future.",
+    }
 
     def to_internal_value(self, data: Any) -> datetime:
         if not isinstance(data, str):
             self.fail("invalid")
         try:
             parsed = datetime.fromisoformat(data)
-        except ValueError:
+            moment = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        except (ValueError, OverflowError):  # OverflowError: year 1 at +01:00 has no UTC time
             self.fail("invalid")
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        # A result "completed" in the year 9000 would win over every real one, forever.
+        ahead = settings.WEBHOOK_TIMESTAMP_TOLERANCE_SECONDS
+        if moment > datetime.now(UTC) + timedelta(seconds=ahead):
+            self.fail("future", seconds=ahead)
+        return moment
