@@ -23,6 +23,7 @@ _SECRET_PATTERNS = [
     (re.compile(r"(?i)(bearer\s+)[^\s\"']+"), r"\1***"),
     (re.compile(r"v1,[A-Za-z0-9+/=]{20,}"), "v1,***"),
     (re.compile(r"(?i)(token=)[^&\s\"']+"), r"\1***"),
+    (re.compile(r"(?i)(api_key=)[^&\s\"']+"), r"\1***"),
     (re.compile(r"/bot\d+:[A-Za-z0-9_-]+"), "/bot***"),
 ]
 

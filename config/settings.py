@@ -313,6 +313,8 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
         "telegram": {"level": "WARNING"},
+        # urllib3's retry warnings print whole URLs.
+        "urllib3": {"level": "ERROR"},
         "celery": {"level": LOG_LEVEL},
     },
 }

@@ -68,16 +68,20 @@ class PybossaClient:
         return f"PybossaClient({self.base_url!r})"  # never the key
 
     def _call(self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None) -> Any:
-        query = dict(params or {})
-        if self._api_key:
-            query["api_key"] = self._api_key
+        # The key goes in a header, which PYBOSSA accepts: a URL would carry it
+        # into urllib3's retry warnings and every proxy log on the way.
+        headers = {"Authorization": self._api_key} if self._api_key else {}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        if not self.base_url:
+            raise PybossaPermanentError("The source has no pybossa_url.")
         try:
             response = _session().request(
                 method,
                 f"{self.base_url}{path}",
-                params=query,
+                params=params,
                 data=None if body is None else json.dumps(body),
-                headers={"Content-Type": "application/json"} if body is not None else None,
+                headers=headers,
                 timeout=(settings.PYBOSSA_CONNECT_TIMEOUT_SECONDS, settings.PYBOSSA_TIMEOUT_SECONDS),
                 allow_redirects=False,
             )
@@ -108,7 +112,9 @@ class PybossaClient:
             rows = [row for row in page if isinstance(row, dict) and isinstance(row.get("id"), int)]
             fresh = [row for row in rows if last_id is None or row["id"] > last_id]
             yield from fresh
-            if len(page) < limit or not fresh:
+            # Only an empty page (or one with nothing new) ends the list: a server
+            # whose own cap is below `limit` still answers full pages of its size.
+            if not fresh:
                 return
             last_id = max(row["id"] for row in fresh)
 
@@ -127,7 +133,7 @@ class PybossaClient:
     def task_result_id(self, task_id: int) -> int | None:
         rows = self._call("GET", "/api/result", params={"task_id": task_id})
         ids = [row["id"] for row in rows if isinstance(row, dict) and isinstance(row.get("id"), int)]
-        return min(ids) if ids else None
+        return max(ids) if ids else None  # PYBOSSA keeps older versions of a task's result
 
     def result_put_info(self, result_id: int, info: dict[str, Any]) -> None:
         self._call("PUT", f"/api/result/{result_id}", body={"info": info})

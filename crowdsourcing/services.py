@@ -4,23 +4,30 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from crowdsourcing.client import PybossaClient, PybossaPermanentError
+from crowdsourcing.client import PybossaClient, PybossaPermanentError, PybossaTransientError
 from crowdsourcing.consensus import Consensus, consensus, contributor
 from notifications.services import admin_link, alert_raise
-from results.services import Completion, UserRef, result_record_completion
+from results.models import Result
+from results.services import Completion, UserRef, result_record_completion, result_record_reset
 from webhooks.adapters.pybossa import TASK_COMPLETED, task_key
 from webhooks.models import Event, Source
 
 logger = logging.getLogger(__name__)
 
+# Longer than the settle task's hard time limit, so a lock never expires under a live settlement.
+LOCK_SECONDS = 330
 ONE = Decimal(1)
 ZERO = Decimal(0)
 
@@ -47,7 +54,10 @@ def _task_ref(event: Event) -> TaskRef:
 
 def _finished(run: dict[str, object], default: datetime) -> datetime:
     value = run.get("finish_time")
-    parsed = parse_datetime(value) if isinstance(value, str) else None
+    try:
+        parsed = parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:  # well-formed but impossible, such as 30 February
+        parsed = None
     if parsed is None:
         return default
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
@@ -81,6 +91,16 @@ def contributions_record(
                 title=f"Task {ref.task_id} of project {ref.project_id}",
             ),
         )
+    # A contributor whose run is gone since the last settlement no longer counts for the task.
+    gone = (
+        Result.objects.filter(source=source, unit_id=unit_id(ref), counts=True)
+        .exclude(user_id__in=list(outcome.matches))
+        .values_list("user_id", flat=True)
+    )
+    for who in list(gone):
+        result_record_reset(
+            source_id=source.pk, event_id=event.pk, user_id=who, unit_id=unit_id(ref), reset_at=timezone.now()
+        )
 
 
 def event_settle(*, event_id: int) -> str:
@@ -90,6 +110,30 @@ def event_settle(*, event_id: int) -> str:
         return event.status  # settled already: a redelivered task does nothing
     source = event.source
     ref = _task_ref(event)
+    with task_lock(source=source, ref=ref):
+        return _settle(event=event, source=source, ref=ref)
+
+
+@contextmanager
+def task_lock(*, source: Source, ref: TaskRef) -> Iterator[None]:
+    """One settlement of a task at a time, from fetching its runs to recording its credits.
+
+    Each settlement reads the task's runs as they are when it holds the lock,
+    so the one that records last records the newest runs: an older settlement
+    can never write over a newer re-run's consensus.
+    """
+    key = f"pybossa:settling:{source.pk}:{ref.project_id}:{ref.task_id}"
+    token = uuid.uuid4().hex
+    if not cache.add(key, token, timeout=LOCK_SECONDS):
+        raise PybossaTransientError(f"task {ref.task_id} is being settled by another worker")
+    try:
+        yield
+    finally:
+        if cache.get(key) == token:
+            cache.delete(key)
+
+
+def _settle(*, event: Event, source: Source, ref: TaskRef) -> str:
     client = client_for(source)
     try:
         task = client.task(ref.task_id)
@@ -137,12 +181,16 @@ def event_fail(*, event_id: int, error: str, code: str = "pybossa_unreachable") 
 
 
 def event_for_task(*, source: Source, ref: TaskRef, rerun: bool) -> Event | None:
-    """A `processing` event for a task found by a backfill; None when it was settled before (and not rerun)."""
+    """A `processing` event for a task found by a backfill; None when it is settled or being settled (unless rerun).
+
+    A task whose settlement failed is tried again.
+    """
     body = {"event": TASK_COMPLETED, "project_id": ref.project_id, "task_id": ref.task_id, "result_id": ref.result_id}
     key = task_key(ref.project_id, ref.task_id, ref.result_id)
-    if Event.objects.filter(source=source, idempotency_key=key).exclude(status=Event.Status.REJECTED).exists():
-        if not rerun:
-            return None
+    before = Event.objects.filter(source=source, idempotency_key=key).exclude(status=Event.Status.REJECTED).first()
+    if before is not None:
+        if before.status in (Event.Status.ACCEPTED, Event.Status.PROCESSING) and not rerun:
+            return None  # settled, or being settled
         key = f"{key}:rerun:backfill-{timezone.now():%Y%m%dT%H%M%S%f}"
     try:
         with transaction.atomic():

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from datetime import timedelta
 from typing import Any
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.db import OperationalError
 
 from crowdsourcing.client import PybossaTransientError
 from crowdsourcing.services import event_fail, event_settle, events_stuck
+
+logger = logging.getLogger(__name__)
 
 
 def retry_delay(retries: int) -> float:
@@ -25,10 +30,14 @@ def settle_task(self: Any, event_id: int) -> str:
     """Settle one PYBOSSA event (load by id, call the service, own the retry policy)."""
     try:
         return event_settle(event_id=event_id)
-    except PybossaTransientError as exc:
+    except (PybossaTransientError, SoftTimeLimitExceeded, OperationalError) as exc:
         if self.request.retries >= len(settings.PYBOSSA_RETRY_SCHEDULE):
-            return event_fail(event_id=event_id, error=str(exc))
+            return event_fail(event_id=event_id, error=f"{type(exc).__name__}: {exc}")
         raise self.retry(exc=exc, countdown=retry_delay(self.request.retries)) from None
+    except Exception as exc:
+        # Anything else will not go away by trying again: end the event, say why, and alert.
+        logger.exception("settling a PYBOSSA task failed", extra={"event_pk": event_id})
+        return event_fail(event_id=event_id, error=f"{type(exc).__name__}: {exc}", code="processing_error")
 
 
 @shared_task

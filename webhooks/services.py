@@ -74,7 +74,15 @@ def event_apply(*, source_id: int, event_id: int, action: Action, at: datetime) 
     if isinstance(action, Settle):
         from crowdsourcing.tasks import settle_task  # the worker's app imports this one
 
-        transaction.on_commit(lambda: settle_task.delay(event_id))
+        def wake() -> None:
+            try:
+                settle_task.delay(event_id)
+            except Exception:
+                # The broker is down: the event is stored as processing, and the
+                # periodic pass for stuck settlements queues it later.
+                logger.warning("could not queue a PYBOSSA settlement", exc_info=True, extra={"event_pk": event_id})
+
+        transaction.on_commit(wake)
         return Event.Status.PROCESSING
     if isinstance(action, Completion):
         result_record_completion(source_id=source_id, event_id=event_id, completion=action)

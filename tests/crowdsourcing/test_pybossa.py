@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 
+from common.logging import JsonFormatter
 from crowdsourcing.tasks import settle_stuck_tasks
 from notifications.models import Alert
 from results.models import Result, Summary
@@ -21,6 +23,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def fake():
     with FakePybossa() as server:
+        server.require_key_for_reads = True  # every call Tally makes must carry the key
         yield server
 
 
@@ -33,7 +36,7 @@ def pb(db, fake):
 def send(client, pb, eager_tasks, django_capture_on_commit_callbacks):
     """POST PYBOSSA's webhook for a task, as PYBOSSA does (token in the URL), and run what it queues."""
 
-    def post(task_id, *, result_id=None, project_id=1, rerun=False, event="task_completed"):
+    def post(task_id, *, result_id=None, project_id=1, rerun=None, event="task_completed"):
         body = {
             "fired_at": "2026-11-22 10:00:00",
             "project_short_name": "birds",
@@ -42,7 +45,7 @@ def send(client, pb, eager_tasks, django_capture_on_commit_callbacks):
             "result_id": result_id or task_id + 1000,
             "event": event,
         }
-        query = f"?token={TOKEN}" + ("&rerun=True" if rerun else "")
+        query = f"?token={TOKEN}" + (f"&rerun={rerun}" if rerun else "")
         with django_capture_on_commit_callbacks(execute=True):
             return client.post(f"/api/v1/webhooks/{pb.slug}/{query}", json.dumps(body), "application/json")
 
@@ -81,25 +84,37 @@ def test_a_task_with_more_runs_than_a_page_is_read_completely(fake, pb, send, se
     assert fake.puts[0].body["info"]["task_runs"] == 250
     assert len(credited(pb, 8)) == 250
     pages = [r for r in fake.requests if r.path == "/api/taskrun"]
-    assert len(pages) == 3
+    assert len(pages) == 4, "three full pages, then an empty one ends the list"
     assert "last_id" in pages[-1].query
 
 
-def test_the_same_webhook_again_is_a_duplicate_but_a_rerun_settles_the_task_again(fake, pb, send):
+@pytest.mark.parametrize("rerun", ["True", "true", "1"])
+def test_the_same_webhook_again_is_a_duplicate_but_a_rerun_settles_the_task_again(fake, pb, send, rerun):
     fake.add_task(1, 9, runs=["cat", "cat", "dog"])
     send(9)
 
     again = send(9)
-    fake.set_runs(9, ["dog", "dog", "cat"])
-    rerun = send(9, rerun=True)
+    fake.set_runs(9, ["cat", "dog", "dog"])
+    rerun = send(9, rerun=rerun)
 
     assert (again.status_code, again.json()["status"]) == (200, "duplicate")
     assert (rerun.status_code, rerun.json()["status"]) == (202, "processing")
     assert [p.body["info"]["consensus"] for p in fake.puts] == ["cat", "dog"]
-    assert credited(pb, 9) == {"1": (True, "1.00"), "2": (True, "1.00"), "3": (False, "0.00")}
+    assert credited(pb, 9) == {"1": (False, "0.00"), "2": (True, "1.00"), "3": (True, "1.00")}
     totals = {s.user_id: (s.units_completed, s.units_passed) for s in Summary.objects.filter(source=pb)}
-    assert totals == {"1": (1, 1), "2": (1, 1), "3": (1, 0)}, "replaced, never counted twice"
+    assert totals == {"1": (1, 0), "2": (1, 1), "3": (1, 1)}, "replaced, never counted twice"
     assert Event.objects.filter(status="accepted").count() == 2
+
+
+def test_a_contributor_whose_run_is_gone_stops_counting_for_the_task_on_a_rerun(fake, pb, send):
+    fake.add_task(1, 18, runs=["cat", "cat", "dog"])
+    send(18)
+    fake.set_runs(18, ["cat", "cat"])
+
+    send(18, rerun="True")
+
+    totals = {s.user_id: (s.units_completed, s.units_passed) for s in Summary.objects.filter(source=pb)}
+    assert totals == {"1": (1, 1), "2": (1, 1), "3": (0, 0)}
 
 
 @pytest.mark.parametrize("prefix", ["/api/taskrun", "/api/result"])
@@ -113,14 +128,31 @@ def test_pybossa_answering_500_once_is_retried_and_succeeds(fake, pb, send, pref
     assert [p.body["info"]["consensus"] for p in fake.puts] == ["a"]
 
 
-def test_a_timeout_once_is_retried_and_succeeds(fake, pb, send, settings):
+@pytest.mark.parametrize("prefix", ["/api/taskrun", "/api/result"])
+def test_a_timeout_once_is_retried_succeeds_and_keeps_the_key_out_of_the_logs(fake, pb, send, settings, caplog, prefix):
     settings.PYBOSSA_TIMEOUT_SECONDS = 0.5
     fake.add_task(1, 11, runs=["a"])
-    fake.delay_next("/api/result", 1.5)
+    fake.delay_next(prefix, 1.5)
 
-    send(11)
+    with caplog.at_level(logging.DEBUG):
+        send(11)
 
     assert Event.objects.get().status == "accepted"
+    first_calls = [r for r in fake.requests if r.path.startswith(prefix) and "last_id" not in r.query]
+    assert len(first_calls) == 2, "the timed-out call was made again"
+    logged = "\n".join(JsonFormatter().format(record) for record in caplog.records)
+    assert fake.api_key not in logged
+    assert all(r.api_key == fake.api_key for r in fake.requests)
+
+
+def test_a_server_whose_page_cap_is_below_ours_is_still_read_completely(fake, pb, send, settings):
+    settings.PYBOSSA_PAGE_SIZE = 100
+    fake.page_size_max = 50
+    fake.add_task(1, 19, runs=["y"] * 120)
+
+    send(19)
+
+    assert fake.puts[0].body["info"]["task_runs"] == 120
 
 
 def test_a_401_fails_the_event_and_raises_one_alert(fake, pb, send):
@@ -198,6 +230,18 @@ def test_backfill_settles_each_completed_task_once_and_again_with_rerun(fake, pb
     assert Summary.objects.get(source=pb, user_id="1").units_completed == 300
 
 
+def test_backfill_settles_again_a_task_whose_settlement_failed(fake, pb):
+    for task_id in (1, 2):
+        fake.add_task(6, task_id, runs=["x"])
+    fake.fail_next("/api/result/1001", 401)
+
+    first = backfill(pb.slug, "--project-id", "6")
+    second = backfill(pb.slug, "--project-id", "6")
+
+    assert "settled: 1  skipped: 0  failed: 1" in first
+    assert "settled: 1  skipped: 1  failed: 0" in second
+
+
 def test_backfill_refuses_a_source_that_is_not_pybossa(db):
     native = make_source(slug="lms")
 
@@ -231,3 +275,19 @@ def test_a_task_of_another_project_or_an_unknown_task_fails_the_event(fake, pb, 
         ("failed", "pybossa_refused"),
     ]
     assert fake.puts == []
+
+
+def test_two_settlements_of_one_task_never_overlap(fake, pb, client):
+    from crowdsourcing.client import PybossaTransientError
+    from crowdsourcing.services import TaskRef, event_settle, task_lock
+
+    fake.add_task(1, 20, runs=["a"])
+    body = {"project_id": 1, "task_id": 20, "result_id": 1020, "event": "task_completed"}
+    client.post(f"/api/v1/webhooks/{pb.slug}/?token={TOKEN}", json.dumps(body), "application/json")
+    event = Event.objects.get()
+
+    with task_lock(source=pb, ref=TaskRef(1, 20, 1020)), pytest.raises(PybossaTransientError, match="another worker"):
+        event_settle(event_id=event.pk)
+
+    assert fake.puts == []
+    assert event_settle(event_id=event.pk) == "accepted", "free again once the first one is done"
