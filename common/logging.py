@@ -25,6 +25,8 @@ _SECRET_PATTERNS = [
     (re.compile(r"(?i)(token=)[^&\s\"']+"), r"\1***"),
     (re.compile(r"(?i)(api_key=)[^&\s\"']+"), r"\1***"),
     (re.compile(r"/bot\d+:[A-Za-z0-9_-]+"), "/bot***"),
+    # Credentials written into a URL: scheme://user:password@host
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s:@\"']+:[^/\s@\"']+@"), r"\1***@"),
 ]
 
 

@@ -34,6 +34,12 @@ else:
     SECRET_KEY = env.str("SECRET_KEY")
     if len(SECRET_KEY) < 32:
         raise ImproperlyConfigured("SECRET_KEY must be at least 32 characters when DEBUG is off.")
+    if SECRET_KEY.startswith("change-me"):
+        raise ImproperlyConfigured("SECRET_KEY is still the example's placeholder: make a random one.")
+    # Served over HTTPS behind the proxy: cookies only over HTTPS, and browsers told to stay there.
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS: int = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_CONTENT_TYPE_NOSNIFF = True
 
 ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])

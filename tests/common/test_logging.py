@@ -17,6 +17,8 @@ from common.logging import JsonFormatter, RequestIdFilter, redact
         "Bearer tly_abcdefghijklmnop",
         "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=",
         "/api/v1/webhooks/x/?token=s3cr3t-token-value",
+        "https://pybossa.example/api/task/7?api_key=s3cr3t-token-value",
+        "postgres://tally:s3cr3t-token-value@db:5432/tally",
     ],
 )
 def test_secrets_never_reach_a_log_line(secret):
@@ -42,3 +44,29 @@ def test_responses_carry_a_request_id(client, db):
 
     assert response["X-Request-ID"] == "req-123"
     assert len(client.get("/healthz")["X-Request-ID"]) == 32
+
+
+def test_settings_refuse_the_example_secret_key_with_debug_off():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "DEBUG": "false", "SECRET_KEY": "change-me-to-50-random-characters-change-me-to-50-random"}
+    done = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode != 0
+    assert "placeholder" in done.stderr
+
+
+def test_with_debug_off_cookies_are_secure_and_browsers_are_told_to_keep_https(settings):
+    assert settings.SESSION_COOKIE_SECURE
+    assert settings.CSRF_COOKIE_SECURE
+    assert settings.SECURE_HSTS_SECONDS >= 31536000
