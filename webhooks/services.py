@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_slug
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from common.standard_webhooks import generate_secret, is_valid_secret
@@ -223,6 +223,11 @@ def _paused_event_apply(event: Event) -> None:
             status = event_apply(
                 source_id=event.source_id, event_id=event.pk, action=parsed.action, at=event.received_at
             )
+    except OperationalError:
+        # A deadlock, a lock or statement timeout, a lost connection: nothing
+        # is wrong with the event. It stays waiting and is tried again.
+        logger.warning("a waiting event will be tried again", exc_info=True, extra={"event_pk": event.pk})
+        return
     except Exception as exc:
         logger.exception("a waiting event could not be applied", extra={"event_pk": event.pk})
         event.status, event.error_code, event.error_detail = Event.Status.REJECTED, "processing_error", str(exc)
@@ -231,16 +236,25 @@ def _paused_event_apply(event: Event) -> None:
 
 
 def paused_events_process(*, source_id: int, batch_size: int = 200) -> int:
-    """Apply a resumed source's waiting events in arrival order; returns how many."""
+    """Apply a resumed source's waiting events in arrival order; returns how many were settled.
+
+    Each batch holds the source's row lock, so a resume and the periodic pass
+    never work on one source at once. An event that hit a transient database
+    error stays waiting for the next pass.
+    """
     done = 0
+    tried: list[int] = []
     while True:
         with transaction.atomic():
-            if Source.objects.filter(pk=source_id, paused=True).exists():
+            # One worker per source at a time: the source's row is the lock.
+            paused = Source.objects.select_for_update().filter(pk=source_id).values_list("paused", flat=True).first()
+            if paused is None or paused:
                 return done
             events = list(
                 Event.objects.select_for_update(skip_locked=True, of=("self",))
                 .select_related("source")
                 .filter(source_id=source_id, status=Event.Status.PAUSED)
+                .exclude(pk__in=tried)
                 .order_by("pk")[:batch_size]
             )
             if not events:
@@ -248,9 +262,12 @@ def paused_events_process(*, source_id: int, batch_size: int = 200) -> int:
             now = timezone.now()
             for event in events:
                 _paused_event_apply(event)
+                tried.append(event.pk)
+            settled = [event for event in events if event.status != Event.Status.PAUSED]
+            for event in settled:
                 event.processed_at = now
-            Event.objects.bulk_update(events, ["status", "error_code", "error_detail", "processed_at"])
-            done += len(events)
+            Event.objects.bulk_update(settled, ["status", "error_code", "error_detail", "processed_at"])
+            done += len(settled)
 
 
 class SourceConfigError(ValueError):

@@ -40,3 +40,35 @@ def test_events_left_waiting_after_a_resume_are_applied_by_the_periodic_pass(sou
     assert Event.objects.get().status == "accepted"
     assert Summary.objects.get(source=source).units_completed == 1
     assert process_waiting_events() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_waiting_event_that_meets_a_lock_timeout_stays_waiting_and_is_applied_later(source, post_webhook):
+    import psycopg2
+    from django.db import connection
+
+    post_webhook(source, completed(user="u-1", unit="a"))  # the user's summary exists
+    source_pause(source=source)
+    post_webhook(source, completed(user="u-1", unit="b"))
+    Source.objects.filter(pk=source.pk).update(paused=False)
+    settings = connection.settings_dict
+    other = psycopg2.connect(
+        host=settings["HOST"], port=settings["PORT"], user=settings["USER"], dbname=settings["NAME"]
+    )
+    try:
+        with other.cursor() as cursor:  # another transaction holds the user's summary
+            cursor.execute("SELECT 1 FROM results_summary WHERE user_id = 'u-1' FOR UPDATE")
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '200ms'")
+
+        assert process_waiting_events() == 0
+        assert Event.objects.get(idempotency_key__isnull=False, status="paused")
+    finally:
+        other.rollback()
+        other.close()
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = 0")
+
+    assert process_waiting_events() == 1
+    assert Summary.objects.get(source=source).units_completed == 2
+    assert not Event.objects.filter(status="rejected").exists()
