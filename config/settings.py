@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "common",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
