@@ -10,12 +10,14 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from deliveries.forms import DestinationAdminForm
 from deliveries.models import Attempt, Delivery, Destination
 from deliveries.services import deliveries_replay, destination_disable, destination_enable
 
 
 @admin.register(Destination)
 class DestinationAdmin(admin.ModelAdmin[Destination]):
+    form = DestinationAdminForm
     list_display = [
         "name",
         "url",

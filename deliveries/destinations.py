@@ -21,7 +21,7 @@ class DestinationConfigError(ValueError):
     """A destination cannot be created or changed as asked; the message says why."""
 
 
-def _check_url(url: str) -> None:
+def check_url(url: str) -> None:
     try:
         url_check(url)
     except UnsafeDestination as exc:
@@ -35,7 +35,7 @@ def _check_ranges(*, timeout_seconds: int | None, max_attempts: int | None) -> N
         raise DestinationConfigError("timeout seconds must be between 1 and 60.")
 
 
-def _check_headers(headers: dict[str, str]) -> None:
+def check_headers(headers: dict[str, str]) -> None:
     for key, value in headers.items():
         text = f"{key}: {value}"
         if "\r" in text or "\n" in text or not key.strip():
@@ -56,7 +56,7 @@ def _sources(source_slugs: Sequence[str]) -> list[Source]:
     return sources
 
 
-def _check_secret(secret: str | None) -> None:
+def check_secret(secret: str | None) -> None:
     if secret is not None and not is_valid_secret(secret):
         raise DestinationConfigError("The secret must be whsec_ followed by base64.")
 
@@ -76,10 +76,10 @@ def destination_create(
         raise DestinationConfigError("The name may not be blank.")
     if Destination.objects.filter(name=name).exists():
         raise DestinationConfigError(f"A destination named {name!r} already exists.")
-    _check_url(url)
-    _check_secret(secret)
+    check_url(url)
+    check_secret(secret)
     _check_ranges(timeout_seconds=timeout_seconds, max_attempts=max_attempts)
-    _check_headers(headers or {})
+    check_headers(headers or {})
     sources = _sources(source_slugs)
     destination = Destination.objects.create(
         name=name,
@@ -111,7 +111,7 @@ def destination_update(
     """
     changes: dict[str, object] = {}
     if url is not None:
-        _check_url(url)
+        check_url(url)
         changes["url"] = url
     _check_ranges(timeout_seconds=timeout_seconds, max_attempts=max_attempts)
     if timeout_seconds is not None:
@@ -119,7 +119,7 @@ def destination_update(
     if max_attempts is not None:
         changes["max_attempts"] = max_attempts
     if headers is not None:
-        _check_headers(headers)
+        check_headers(headers)
         changes["headers"] = headers
     if active is not None:
         changes["active"] = active
@@ -135,7 +135,7 @@ def destination_update(
 @transaction.atomic
 def destination_rotate_secret(*, destination: Destination, secret: str | None, grace: timedelta) -> str:
     """Sign with a new secret; pushes carry a signature with the old one too until `grace` has passed."""
-    _check_secret(secret)
+    check_secret(secret)
     locked = Destination.objects.select_for_update().get(pk=destination.pk)
     new = secret or generate_secret()
     locked.previous_secret, locked.previous_secret_expires_at = locked.secret, timezone.now() + grace

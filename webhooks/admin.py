@@ -10,12 +10,14 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from webhooks.forms import SourceAdminForm
 from webhooks.models import Event, IntakeCounter, Source
 from webhooks.services import source_pause, source_resume
 
 
 @admin.register(Source)
 class SourceAdmin(admin.ModelAdmin[Source]):
+    form = SourceAdminForm
     list_display = ["slug", "name", "kind", "auth_mode", "active", "paused", "rate_limit_per_minute", "created_at"]
     list_filter = ["kind", "auth_mode", "active", "paused"]
     search_fields = ["slug", "name"]

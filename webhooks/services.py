@@ -322,7 +322,7 @@ def source_create(
         raise SourceConfigError("The secret must be whsec_ followed by base64.")
     if token is not None and len(token) < 16:
         raise SourceConfigError("The token must be at least 16 characters.")
-    _check_pybossa_url(pybossa_url)
+    check_pybossa_url(pybossa_url)
     return Source.objects.create(
         slug=slug,
         name=slug,
@@ -338,7 +338,7 @@ def source_create(
     )
 
 
-def _check_pybossa_url(url: str) -> None:
+def check_pybossa_url(url: str) -> None:
     if url:
         try:
             URLValidator(schemes=["http", "https"])(url)
@@ -385,7 +385,7 @@ def source_update(
     if pass_ratio is not None:
         changes["pass_ratio"] = pass_ratio
     if pybossa_url is not None:
-        _check_pybossa_url(pybossa_url)
+        check_pybossa_url(pybossa_url)
         changes["pybossa_url"] = pybossa_url
     for field, value in changes.items():
         setattr(locked, field, value)

@@ -46,3 +46,78 @@ def test_pause_and_resume_actions(admin_client, source, post_webhook, eager_task
 
     assert Event.objects.get().status == "accepted"
     assert Summary.objects.get(source=source).units_completed == 1
+
+
+def source_form(**changes):
+    from webhooks.forms import SourceAdminForm
+
+    data = {
+        "slug": "edited",
+        "name": "",
+        "kind": "native",
+        "auth_mode": "standard",
+        "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "allowed_ips": "[]",
+        "denied_ips": "[]",
+        "pass_ratio": "0.5",
+        "active": "on",
+    }
+    data.update(changes)
+    return SourceAdminForm(data=data)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"allowed_ips": '["not-an-ip"]'}, "allowed_ips"),
+        ({"denied_ips": '"10.0.0.0/8"'}, "denied_ips"),
+        ({"secret": "plain-text"}, "secret"),
+        ({"auth_mode": "token", "token": "short"}, "token"),
+        ({"auth_mode": "none"}, "allowed_ips"),
+        ({"pybossa_url": "ftp://x.example/"}, "pybossa_url"),
+    ],
+)
+def test_the_source_form_refuses_what_create_source_refuses(db, changes, field):
+    form = source_form(**changes)
+
+    assert not form.is_valid()
+    assert field in form.errors
+
+
+def test_the_source_form_takes_a_good_edit(db):
+    form = source_form(allowed_ips='["203.0.113.7", "10.0.0.0/8"]')
+
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["allowed_ips"] == ["203.0.113.7/32", "10.0.0.0/8"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"url": "https://127.0.0.1/x"}, "url"),
+        ({"secret": "nope"}, "secret"),
+        ({"headers": '{"X-Key": "a\\nb"}'}, "headers"),
+        ({"headers": '{"X-Key": 5}'}, "headers"),
+    ],
+)
+def test_the_destination_form_refuses_what_create_destination_refuses(source, changes, field, settings):
+    from deliveries.forms import DestinationAdminForm
+
+    settings.DELIVERY_ALLOW_PRIVATE_NETWORKS = False
+    data = {
+        "name": "edited",
+        "url": "https://hr.example/tally",
+        "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "headers": "{}",
+        "sources": [source.pk],
+        "active": "on",
+        "timeout_seconds": "10",
+        "max_attempts": "10",
+        "consecutive_failures": "0",
+    }
+    data.update(changes)
+
+    form = DestinationAdminForm(data=data)
+
+    assert not form.is_valid()
+    assert field in form.errors
