@@ -185,6 +185,10 @@ DELIVERY_CONCURRENCY: int = env.int("DELIVERY_CONCURRENCY", default=16)
 # A delivery task stops claiming after this long and leaves the rest to the next wake-up.
 DELIVERY_TASK_MAX_SECONDS: int = env.int("DELIVERY_TASK_MAX_SECONDS", default=40)
 DESTINATION_DISABLE_AFTER_HOURS: int = env.int("DESTINATION_DISABLE_AFTER_HOURS", default=120)
+# History that grows without bound is pruned hourly: attempts, delivered and
+# superseded deliveries (failed and dead ones stay), closed alerts.
+ATTEMPT_RETENTION_DAYS: int = env.int("ATTEMPT_RETENTION_DAYS", default=30)
+DELIVERY_RETENTION_DAYS: int = env.int("DELIVERY_RETENTION_DAYS", default=30)
 
 _RENDERERS = ["rest_framework.renderers.JSONRenderer"]
 if DEBUG:
@@ -268,6 +272,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "flush-alerts": {"task": "notifications.tasks.flush_alerts", "schedule": 30.0},
     "prune-progress-jobs": {"task": "progress.tasks.prune_progress_jobs", "schedule": 600.0},
     "settle-stuck-pybossa-tasks": {"task": "crowdsourcing.tasks.settle_stuck_tasks", "schedule": 600.0},
+    "prune-deliveries": {"task": "deliveries.tasks.prune_deliveries", "schedule": 3600.0},
+    "prune-alerts": {"task": "notifications.tasks.prune_alerts", "schedule": 3600.0},
 }
 
 # Alerts (Telegram). Without a token alerts are stored and logged only.
@@ -276,6 +282,7 @@ TELEGRAM_CHAT_IDS: list[str] = env.list("TELEGRAM_CHAT_IDS", default=[])
 TELEGRAM_API_BASE_URL: str = env.str("TELEGRAM_API_BASE_URL", default="https://api.telegram.org")
 ALERT_THROTTLE_SECONDS: int = env.int("ALERT_THROTTLE_SECONDS", default=600)
 ALERT_MAX_ATTEMPTS: int = env.int("ALERT_MAX_ATTEMPTS", default=20)
+ALERT_RETENTION_DAYS: int = env.int("ALERT_RETENTION_DAYS", default=90)
 # A delivery backlog older than this raises an alert.
 ALERT_BACKLOG_SECONDS: int = env.int("ALERT_BACKLOG_SECONDS", default=300)
 # This many failed pushes in a row to one destination raise an alert.

@@ -625,3 +625,44 @@ def summaries_missing_for(destination: Destination) -> QuerySet[Summary]:
         .filter(Q(sent__isnull=True, deleted_at__isnull=True) | Q(sent__lt=F("version")))
         .order_by("pk")
     )
+
+
+# --- Personal data and retention -------------------------------------------------------------
+
+
+def deliveries_erase_user(*, source_id: int, user_id: str) -> None:
+    """Drop a user's personal data from stored pushes and from what receivers answered to them.
+
+    Rows still to be sent are left alone: the erasure itself queues a
+    `user.deleted` snapshot into them.
+    """
+    done = Delivery.objects.filter(source_id=source_id, user_id=user_id).exclude(
+        status__in=[Delivery.Status.PENDING, Delivery.Status.IN_FLIGHT]
+    )
+    done.update(snapshot={"user": {"id": user_id}, "erased": True})
+    Attempt.objects.filter(delivery__source_id=source_id, delivery__user_id=user_id).update(response_excerpt="")
+
+
+def deliveries_prune(*, now: datetime | None = None, batch_size: int = 1000) -> dict[str, int]:
+    """Delete old attempts (ATTEMPT_RETENTION_DAYS) and old delivered or superseded deliveries
+    (DELIVERY_RETENTION_DAYS), a batch per statement; failed and dead rows stay for operators."""
+    now = now or timezone.now()
+    attempts = Attempt.objects.filter(started_at__lt=now - timedelta(days=settings.ATTEMPT_RETENTION_DAYS))
+    finished = Delivery.objects.filter(
+        status__in=[Delivery.Status.DELIVERED, Delivery.Status.SUPERSEDED],
+        updated_at__lt=now - timedelta(days=settings.DELIVERY_RETENTION_DAYS),
+    )
+    return {
+        "attempts": _delete_in_batches(attempts, batch_size),
+        "deliveries": _delete_in_batches(finished, batch_size),
+    }
+
+
+def _delete_in_batches(rows: QuerySet[Any], batch_size: int) -> int:
+    deleted = 0
+    while True:
+        ids = list(rows.order_by("pk").values_list("pk", flat=True)[:batch_size])
+        if not ids:
+            return deleted
+        rows.model.objects.filter(pk__in=ids).delete()
+        deleted += len(ids)

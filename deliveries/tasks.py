@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from deliveries.services import FIRST_QUEUE, RETRY_QUEUE, deliveries_process_due, deliveries_sweep, wake_reset
+from deliveries.services import (
+    FIRST_QUEUE,
+    RETRY_QUEUE,
+    deliveries_process_due,
+    deliveries_prune,
+    deliveries_sweep,
+    wake_reset,
+)
 
 
 @shared_task(acks_late=True, soft_time_limit=110, time_limit=130)
@@ -20,3 +27,9 @@ def sweep_deliveries() -> dict[str, object]:
     """Recover expired leases and wake workers for due deliveries (Celery beat, every few seconds)."""
     report = deliveries_sweep()
     return {"expired": report.expired, "first_due": report.first_due, "retries_due": report.retries_due}
+
+
+@shared_task
+def prune_deliveries() -> dict[str, int]:
+    """Delete old attempts and old delivered or superseded deliveries (beat, hourly)."""
+    return deliveries_prune()

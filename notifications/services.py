@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import json
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -274,3 +274,16 @@ def unstored_alert_send(*, text: str) -> None:
             transport.send_message(chat_id=chat, text=text)
         except transport.TransportError as exc:
             logger.error("unstored alert not sent", extra={"chat": chat, "error": str(exc)})
+
+
+def alerts_prune(*, now: datetime | None = None, batch_size: int = 1000) -> int:
+    """Delete closed alerts (with their messages) last seen more than ALERT_RETENTION_DAYS ago."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.ALERT_RETENTION_DAYS)
+    old = Alert.objects.filter(closed=True, last_seen_at__lt=cutoff).exclude(messages__status=Message.Status.PENDING)
+    deleted = 0
+    while True:
+        ids = list(old.order_by("pk").values_list("pk", flat=True)[:batch_size])
+        if not ids:
+            return deleted
+        Alert.objects.filter(pk__in=ids).delete()
+        deleted += len(ids)

@@ -6,7 +6,7 @@ import logging
 
 from celery import shared_task
 
-from notifications.services import alerts_flush, messages_send_due, unstored_alert_send
+from notifications.services import alerts_flush, alerts_prune, messages_send_due, unstored_alert_send
 
 logger = logging.getLogger(__name__)
 
@@ -39,3 +39,9 @@ def send_unstored_alert(text: str) -> None:
         unstored_alert_send(text=text)
     except Exception:
         logger.exception("sending an unstored alert failed")
+
+
+@shared_task
+def prune_alerts() -> int:
+    """Delete closed alerts older than ALERT_RETENTION_DAYS, and their messages (beat, hourly)."""
+    return alerts_prune()

@@ -17,7 +17,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from deliveries.services import deliveries_enqueue
+from deliveries.services import deliveries_enqueue, deliveries_erase_user
 from results.models import Result, Summary
 
 ZERO = Decimal("0.00")
@@ -247,6 +247,7 @@ def user_erase(*, source_id: int, user_id: str) -> SummaryChange | None:
     """Erase a user's results and personal data; the summary keeps only its version."""
     summary = Summary.objects.select_for_update().filter(source_id=source_id, user_id=user_id).first()
     Result.objects.filter(source_id=source_id, user_id=user_id).delete()
+    deliveries_erase_user(source_id=source_id, user_id=user_id)
     if summary is None:
         return None
     now = timezone.now()

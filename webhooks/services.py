@@ -96,7 +96,28 @@ def event_apply(*, source_id: int, event_id: int, action: Action, at: datetime) 
         )
     else:
         user_erase(source_id=source_id, user_id=action.user_id)
+        # Raw bodies that name the user are found by a scan: after the request, not on its path.
+        transaction.on_commit(lambda: _erase_bodies_later(source_id, action.user_id))
     return Event.Status.ACCEPTED
+
+
+def _erase_bodies_later(source_id: int, user_id: str) -> None:
+    from webhooks.tasks import erase_event_bodies  # tasks import this module
+
+    try:
+        erase_event_bodies.delay(source_id, user_id)
+    except Exception:
+        logger.warning("could not queue the erasure of raw bodies", exc_info=True, extra={"source_id": source_id})
+
+
+def event_bodies_erase(*, source_id: int, user_id: str) -> int:
+    """Blank the raw bodies of a source's events that carry the user's id (their personal data with it)."""
+    needle = json.dumps(user_id)  # the id as it stands in the JSON text, quotes included
+    return (
+        Event.objects.filter(source_id=source_id, body__contains=needle)
+        .exclude(status__in=[Event.Status.PAUSED, Event.Status.PROCESSING])
+        .update(body="")
+    )
 
 
 def event_receive(

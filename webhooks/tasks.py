@@ -9,7 +9,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from webhooks.models import Event
-from webhooks.services import paused_events_process
+from webhooks.services import event_bodies_erase, paused_events_process
 
 
 @shared_task(acks_late=True)
@@ -43,3 +43,9 @@ def prune_event_payloads() -> int:
         .exclude(status__in=[Event.Status.PAUSED, Event.Status.PROCESSING])
         .update(body="")
     )
+
+
+@shared_task
+def erase_event_bodies(source_id: int, user_id: str) -> int:
+    """After a user.deleted: blank the raw bodies that carry the user's id."""
+    return event_bodies_erase(source_id=source_id, user_id=user_id)
