@@ -2,27 +2,74 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from functools import lru_cache
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import NewConnectionError
 
 from common.logging import scrub
 from common.standard_webhooks import sign
 from deliveries.policy import AttemptOutcome, parse_retry_after
-from deliveries.ssrf import UnsafeDestination, url_check
+from deliveries.ssrf import UnsafeDestination, pinned_address, url_check
 
 EXCERPT_BYTES = 2048
 CONNECT_TIMEOUT = 5.0
 USER_AGENT = "Tally-Webhooks/1"
 
 
+class _Pinned:
+    """Connects to the address the network guard approved at connect time; TLS and Host keep the name."""
+
+    _dns_host: str
+    port: int
+
+    def _new_conn(self) -> socket.socket:
+        name = self._dns_host
+        try:
+            address = pinned_address(name.rstrip("."), self.port)
+        except UnsafeDestination as exc:
+            raise NewConnectionError(self, f"refused: {exc}") from None  # type: ignore[arg-type]
+        self._dns_host = address
+        try:
+            sock: socket.socket = super()._new_conn()  # type: ignore[misc]
+            return sock
+        finally:
+            self._dns_host = name  # the certificate and SNI are checked against the name
+
+
+class _PinnedHTTPConnection(_Pinned, HTTPConnection):
+    pass
+
+
+class _PinnedHTTPSConnection(_Pinned, HTTPSConnection):
+    pass
+
+
+class _PinnedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _PinnedHTTPConnection
+
+
+class _PinnedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _PinnedHTTPSConnection
+
+
+class _PinnedAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _PinnedHTTPPool, "https": _PinnedHTTPSPool}
+
+
 @lru_cache(maxsize=1)
 def session() -> requests.Session:
     """One pooled session per process; threads share its connection pools."""
     http = requests.Session()
-    adapter = HTTPAdapter(pool_connections=64, pool_maxsize=64, max_retries=0)
+    adapter = _PinnedAdapter(pool_connections=64, pool_maxsize=64, max_retries=0)
     http.mount("http://", adapter)
     http.mount("https://", adapter)
     return http

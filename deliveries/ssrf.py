@@ -33,28 +33,13 @@ def _blocked(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return isinstance(address, ipaddress.IPv6Address) and any(_blocked(a) for a in _embedded(address))
 
 
-def url_check(url: str, *, resolve: bool = True) -> None:
-    """Raise UnsafeDestination unless every address the URL's host resolves to is public.
-
-    Checked when a destination is saved and again before each push, so a DNS
-    name that later points inside the network is caught too. (The HTTP client
-    resolves the name again when it connects; a name whose answers flip between
-    a public and a private address within that moment is not caught. Use
-    address-based egress filtering as well where that matters.)
-    """
-    parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise UnsafeDestination("The URL must be http(s) with a host.")
-    if settings.DELIVERY_ALLOW_PRIVATE_NETWORKS:
-        return
-    host = parts.hostname
+def _public_addresses(host: str, port: int) -> list[str]:
+    """Every address `host` resolves to, if all of them are public; UnsafeDestination otherwise."""
     try:
         addresses = [ipaddress.ip_address(host)]
     except ValueError:
-        if not resolve:
-            return
         try:
-            infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
+            infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
         except socket.gaierror as exc:
             raise UnsafeDestination(f"Cannot resolve {host}: {exc}") from None
         addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
@@ -64,3 +49,32 @@ def url_check(url: str, *, resolve: bool = True) -> None:
                 f"{host} resolves to {address}, a private, loopback or link-local address "
                 "(set DELIVERY_ALLOW_PRIVATE_NETWORKS to allow it)."
             )
+    return [str(address) for address in addresses]
+
+
+def url_check(url: str, *, resolve: bool = True) -> None:
+    """Raise UnsafeDestination unless every address the URL's host resolves to is public.
+
+    Checked when a destination is saved and before each push; the push then
+    connects only to an address checked at connect time (`pinned_address`),
+    so a DNS answer that flips to a private address in between (rebinding)
+    is refused as well.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise UnsafeDestination("The URL must be http(s) with a host.")
+    if settings.DELIVERY_ALLOW_PRIVATE_NETWORKS:
+        return
+    try:
+        ipaddress.ip_address(parts.hostname)
+    except ValueError:
+        if not resolve:
+            return
+    _public_addresses(parts.hostname, parts.port or 443)
+
+
+def pinned_address(host: str, port: int) -> str:
+    """The address to connect to for `host`: resolved now and checked, so the socket goes where the check looked."""
+    if settings.DELIVERY_ALLOW_PRIVATE_NETWORKS:
+        return host
+    return _public_addresses(host, port)[0]

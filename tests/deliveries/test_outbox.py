@@ -23,6 +23,7 @@ from deliveries.services import (
     destination_enable,
 )
 from deliveries.ssrf import UnsafeDestination, url_check
+from tests.conftest import RECEIVER_SECRET
 from tests.factories import completed, make_source, user_deleted
 from tests.servers import Reply, free_port
 
@@ -336,3 +337,36 @@ def test_concurrent_claims_never_take_the_same_row_or_a_second_row_of_a_user_in_
         post_webhook(source, completed(user=f"u-{n}", unit="newer"))
     assert Delivery.objects.filter(status="pending").count() == 10
     assert _claim_concurrently(threads=4, limit=5) == [], "each user already has a push in flight"
+
+
+def test_a_dns_answer_that_turns_private_between_check_and_connect_is_refused(receiver, settings, monkeypatch):
+    """DNS rebinding: the name resolves to a public address for the check, then to loopback."""
+    import socket as sockets
+
+    from deliveries.client import push
+
+    settings.DELIVERY_ALLOW_PRIVATE_NETWORKS = False
+    real = sockets.getaddrinfo
+    answers = iter(["93.184.215.14"])
+
+    def resolver(host, port, *args, **kwargs):
+        if host == "rebind.example":
+            address = next(answers, "127.0.0.1")
+            return [(sockets.AF_INET, sockets.SOCK_STREAM, 6, "", (address, port))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(sockets, "getaddrinfo", resolver)
+    port = receiver.url.split(":")[2].split("/")[0]
+
+    outcome = push(
+        url=f"http://rebind.example:{port}/hook",
+        secrets=[RECEIVER_SECRET],
+        msg_id="dlv_1_1",
+        body=b"{}",
+        headers={},
+        timeout=2,
+    )
+
+    assert outcome.status_code is None
+    assert "private, loopback or link-local" in outcome.error
+    assert receiver.requests == [], "nothing reached the address the name turned into"
