@@ -702,7 +702,7 @@ def main() -> int:
         manage(env, "migrate", "--noinput")
         django_setup(env)
         from deliveries.destinations import destination_create
-        from webhooks.services import source_create
+        from webhooks.sources import source_create
 
         slug, token = f"bench-{tag}", secrets.token_urlsafe(24)
         source = source_create(slug=slug, auth_mode="token", token=token)

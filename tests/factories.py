@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from webhooks.models import Source
-from webhooks.services import source_create
+from webhooks.sources import source_create
 
 _counter = itertools.count(1)
 

@@ -38,18 +38,8 @@ from webhooks.guards import SourceIpPermission, SourceRateThrottle
 from webhooks.models import Event, Source
 from webhooks.schema import INTAKE_BODY
 from webhooks.selectors import source_get_active
-from webhooks.services import (
-    InvalidJson,
-    SourceConfigError,
-    event_receive,
-    event_reject,
-    intake_count,
-    source_create,
-    source_pause,
-    source_resume,
-    source_rotate_credential,
-    source_update,
-)
+from webhooks.services import InvalidJson, event_receive, event_reject, intake_count, source_pause, source_resume
+from webhooks.sources import SourceConfigError, source_create, source_rotate_credential, source_update
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from django import forms
 
 from common.standard_webhooks import is_valid_secret
 from webhooks.models import Source
-from webhooks.services import SourceConfigError, check_pybossa_url, source_validate_networks
+from webhooks.sources import SourceConfigError, check_pybossa_url, source_validate_networks
 
 
 class SourceAdminForm(forms.ModelForm):  # type: ignore[type-arg]

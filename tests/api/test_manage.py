@@ -129,7 +129,7 @@ def test_a_stale_patch_does_not_undo_a_rotation_or_a_pause(staff):
     new = post(staff, "/api/v1/sources/signed/rotate-secret/").json()["secret"]
     post(staff, "/api/v1/sources/signed/pause/")
 
-    from webhooks.services import source_update
+    from webhooks.sources import source_update
 
     source_update(source=stale, name="Renamed")
 

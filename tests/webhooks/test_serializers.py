@@ -459,10 +459,10 @@ def test_json_numbers_from_the_intake_decoder_are_rounded_half_up():
         ),
         pytest.param(
             changed(
-                reset(event_id="evt_r"), {"data.user.id": 42, "data.test.id": 9, "data.reset_at": "2026-11-23 08:00"}
+                reset(event_id="evt_r"), {"data.user.id": 42, "data.test.id": 9, "data.reset_at": "2026-11-21 08:00"}
             ),
             None,
-            ParsedEvent("evt_r", "test.reset", Reset("42", "9", datetime(2026, 11, 23, 8, tzinfo=UTC))),
+            ParsedEvent("evt_r", "test.reset", Reset("42", "9", datetime(2026, 11, 21, 8, tzinfo=UTC))),
             id="reset-int-ids-reset_at",
         ),
         pytest.param(

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from webhooks.models import Source
-from webhooks.services import SourceConfigError, source_create
+from webhooks.sources import SourceConfigError, source_create
 
 
 def _csv(value: str) -> list[str]:

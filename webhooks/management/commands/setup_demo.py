@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand
 
 from accounts.services import api_token_create
 from webhooks.models import Source
-from webhooks.services import source_create
+from webhooks.sources import source_create
 
 
 class Command(BaseCommand):
