@@ -182,6 +182,8 @@ DELIVERY_LEASE_SECONDS: int = env.int("DELIVERY_LEASE_SECONDS", default=180)
 DELIVERY_SWEEP_SECONDS: float = env.float("DELIVERY_SWEEP_SECONDS", default=5.0)
 # Pushes one task sends at once (and so claims at once).
 DELIVERY_CONCURRENCY: int = env.int("DELIVERY_CONCURRENCY", default=16)
+# The share of one task's slots a single destination may hold at once.
+DELIVERY_DESTINATION_SHARE: float = env.float("DELIVERY_DESTINATION_SHARE", default=0.5)
 # A delivery task stops claiming after this long and leaves the rest to the next wake-up.
 DELIVERY_TASK_MAX_SECONDS: int = env.int("DELIVERY_TASK_MAX_SECONDS", default=40)
 DESTINATION_DISABLE_AFTER_HOURS: int = env.int("DESTINATION_DISABLE_AFTER_HOURS", default=120)

@@ -17,8 +17,8 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -208,10 +208,18 @@ def _in_flight_for_same_user() -> Exists:
     )
 
 
-def deliveries_claim(*, retries: bool, limit: int) -> list[Delivery]:
-    """Atomically take up to `limit` due deliveries (first attempts, or retries) under a lease."""
+def deliveries_claim(
+    *, retries: bool, limit: int, busy: Mapping[int, int] | None = None, per_destination: int | None = None
+) -> list[Delivery]:
+    """Atomically take up to `limit` due deliveries (first attempts, or retries) under a lease.
+
+    With `per_destination`, no destination gets more than that many slots,
+    counting the `busy` ones it already holds (destination id -> pushes).
+    """
     now = timezone.now()
     token = secrets.token_hex(8)
+    cap = per_destination if per_destination is not None else limit
+    held = dict(busy or {})
     with transaction.atomic():
         due = (
             Delivery.objects.select_for_update(skip_locked=True, of=("self",))
@@ -223,10 +231,17 @@ def deliveries_claim(*, retries: bool, limit: int) -> list[Delivery]:
             )
             .filter(Q(attempts__gt=0) if retries else Q(attempts=0))
             .exclude(_in_flight_for_same_user())
+            .exclude(destination_id__in=[d for d, n in held.items() if n >= cap])
             .order_by("next_attempt_at")
-            .values_list("pk", flat=True)[:limit]
+            .values_list("pk", "destination_id")[: limit * 4]
         )
-        ids = list(due)
+        ids = []
+        for pk, destination_id in due:
+            if held.get(destination_id, 0) < cap:
+                ids.append(pk)
+                held[destination_id] = held.get(destination_id, 0) + 1
+                if len(ids) == limit:
+                    break
         if not ids:
             return []
         Delivery.objects.filter(pk__in=ids).update(
@@ -447,6 +462,8 @@ def deliveries_process_due(*, retries: bool, max_seconds: float | None = None) -
     """
     deadline = timezone.now() + timedelta(seconds=max_seconds or settings.DELIVERY_TASK_MAX_SECONDS)
     slots = settings.DELIVERY_CONCURRENCY
+    # One slow or hanging receiver may hold only its share of the slots; the others keep moving.
+    per_destination = max(1, int(slots * settings.DELIVERY_DESTINATION_SHARE))
     running: dict[Future[AttemptOutcome], tuple[Delivery, datetime]] = {}
     done = 0
     with ThreadPoolExecutor(max_workers=slots) as pool:
@@ -454,7 +471,11 @@ def deliveries_process_due(*, retries: bool, max_seconds: float | None = None) -
             # Claim when half the slots are free (or none is busy): fewer,
             # larger claims under load, no waiting when the queue is quiet.
             if len(running) <= slots // 2 and timezone.now() < deadline:
-                for delivery in deliveries_claim(retries=retries, limit=slots - len(running)):
+                busy = Counter(delivery.destination_id for delivery, _ in running.values())
+                claimed = deliveries_claim(
+                    retries=retries, limit=slots - len(running), busy=busy, per_destination=per_destination
+                )
+                for delivery in claimed:
                     running[pool.submit(delivery_push, delivery)] = (delivery, timezone.now())
             if not running:
                 return done

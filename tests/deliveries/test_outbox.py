@@ -370,3 +370,41 @@ def test_a_dns_answer_that_turns_private_between_check_and_connect_is_refused(re
     assert outcome.status_code is None
     assert "private, loopback or link-local" in outcome.error
     assert receiver.requests == [], "nothing reached the address the name turned into"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_hanging_receiver_holds_only_its_share_of_the_slots(source, post_webhook, settings):
+    import threading
+
+    from django.db import connection
+
+    from tests.servers import Receiver, wait_until
+
+    settings.DELIVERY_CONCURRENCY = 4  # a hanging destination may hold 2
+    stuck, healthy = Receiver(), Receiver()
+    stuck.secret = healthy.secret = RECEIVER_SECRET
+    release = threading.Event()
+    stuck.default = Reply(hold=release)
+    try:
+        destination_create(name="stuck", url=stuck.url, source_slugs=[source.slug], secret=RECEIVER_SECRET)
+        destination_create(name="healthy", url=healthy.url, source_slugs=[source.slug], secret=RECEIVER_SECRET)
+        for n in range(10):
+            post_webhook(source, completed(user=f"u-{n}"))
+
+        def work():
+            try:
+                deliveries_process_due(retries=False, max_seconds=30)
+            finally:
+                connection.close()
+
+        worker = threading.Thread(target=work)
+        worker.start()
+        wait_until(lambda: len(healthy.requests) == 10, timeout=15, what="every push to the healthy destination")
+
+        assert len(stuck.requests) <= 2, "the hanging destination held more than its share"
+    finally:
+        release.set()
+        worker.join(timeout=60)
+        stuck.close()
+        healthy.close()
+    assert Delivery.objects.filter(status="delivered").count() == 20
