@@ -8,6 +8,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from common.db import save_changed
 from common.standard_webhooks import generate_secret, is_valid_secret
 from deliveries.models import Destination
 from deliveries.ssrf import UnsafeDestination, url_check
@@ -124,9 +125,7 @@ def destination_update(
     if active is not None:
         changes["active"] = active
     locked = Destination.objects.select_for_update().get(pk=destination.pk)
-    for field, value in changes.items():
-        setattr(locked, field, value)
-    locked.save(update_fields=[*changes, "updated_at"])
+    save_changed(locked, changes)
     if source_slugs is not None:
         locked.sources.set(_sources(source_slugs))
     return locked

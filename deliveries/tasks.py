@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from deliveries.retention import deliveries_prune
 from deliveries.services import (
     FIRST_QUEUE,
     RETRY_QUEUE,
     deliveries_process_due,
-    deliveries_prune,
     deliveries_sweep,
     wake_reset,
 )

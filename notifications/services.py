@@ -19,6 +19,7 @@ from django.db import DatabaseError, connection, models, transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
+from common.db import delete_in_batches
 from common.logging import scrub
 from notifications import transport
 from notifications.models import Alert, Message
@@ -280,10 +281,4 @@ def alerts_prune(*, now: datetime | None = None, batch_size: int = 1000) -> int:
     """Delete closed alerts (with their messages) last seen more than ALERT_RETENTION_DAYS ago."""
     cutoff = (now or timezone.now()) - timedelta(days=settings.ALERT_RETENTION_DAYS)
     old = Alert.objects.filter(closed=True, last_seen_at__lt=cutoff).exclude(messages__status=Message.Status.PENDING)
-    deleted = 0
-    while True:
-        ids = list(old.order_by("pk").values_list("pk", flat=True)[:batch_size])
-        if not ids:
-            return deleted
-        Alert.objects.filter(pk__in=ids).delete()
-        deleted += len(ids)
+    return delete_in_batches(old, batch_size=batch_size)

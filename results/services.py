@@ -17,7 +17,8 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from deliveries.services import deliveries_enqueue, deliveries_erase_user
+from deliveries.retention import deliveries_erase_user
+from deliveries.services import deliveries_enqueue
 from results.models import Result, Summary
 
 ZERO = Decimal("0.00")

@@ -12,6 +12,7 @@ from django.core.validators import URLValidator, validate_slug
 from django.db import transaction
 from django.utils import timezone
 
+from common.db import save_changed
 from common.standard_webhooks import generate_secret, is_valid_secret
 from webhooks.models import Source
 
@@ -133,9 +134,7 @@ def source_update(
     if pybossa_url is not None:
         check_pybossa_url(pybossa_url)
         changes["pybossa_url"] = pybossa_url
-    for field, value in changes.items():
-        setattr(locked, field, value)
-    locked.save(update_fields=[*changes, "updated_at"])
+    save_changed(locked, changes)
     return locked
 
 
