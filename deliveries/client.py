@@ -13,6 +13,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NewConnectionError
 
+from common.deadline import attach_current, deadline
 from common.logging import scrub
 from common.standard_webhooks import sign
 from deliveries.policy import AttemptOutcome, parse_retry_after
@@ -24,10 +25,27 @@ USER_AGENT = "Tally-Webhooks/1"
 
 
 class _Pinned:
-    """Connects to the address the network guard approved at connect time; TLS and Host keep the name."""
+    """Connects to the address the network guard approved at connect time; TLS and Host keep the name.
+
+    Each socket it sends or reads on is attached to the running push's
+    deadline, so the watchdog can cut a receiver that drips its answer.
+    """
 
     _dns_host: str
     port: int
+    sock: socket.socket | None
+
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
+        attach_current(self.sock)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        attach_current(self.sock)
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
+    def getresponse(self) -> Any:
+        attach_current(self.sock)
+        return super().getresponse()  # type: ignore[misc]
 
     def _new_conn(self) -> socket.socket:
         name = self._dns_host
@@ -95,18 +113,40 @@ def signed_headers(*, secrets: list[str], msg_id: str, body: bytes, extra: dict[
 def push(
     *, url: str, secrets: list[str], msg_id: str, body: bytes, headers: dict[str, str], timeout: float
 ) -> AttemptOutcome:
-    """POST one signed body; never raises for anything the network or the receiver does."""
+    """POST one signed body, all of it (connect, send, answer) within `timeout` seconds.
+
+    Never raises: whatever the network, the receiver or a stored setting
+    does becomes this attempt's outcome, so one bad receiver fails only its
+    own push, never the batch it runs in.
+    """
     started = time.monotonic()
+    with deadline(timeout) as watched:
+        try:
+            outcome = _post(url=url, secrets=secrets, msg_id=msg_id, body=body, headers=headers, timeout=timeout)
+        except Exception as exc:
+            # A header that cannot be encoded, an unusable host name, a bug of
+            # ours: this push fails, the batch goes on.
+            outcome = AttemptOutcome(status_code=None, duration_ms=0, error=f"request error: {_clean(exc)}")
+    if watched.expired and outcome.status_code is None:
+        # Cut by the watchdog before a status line came (a dripped answer);
+        # once one has come, it says what the receiver meant.
+        outcome = AttemptOutcome(status_code=None, duration_ms=0, error=f"timeout: no answer within {timeout:g} s")
+    return AttemptOutcome(
+        status_code=outcome.status_code,
+        duration_ms=int((time.monotonic() - started) * 1000),
+        excerpt=outcome.excerpt,
+        error=outcome.error,
+        retry_after=outcome.retry_after,
+    )
 
-    def elapsed() -> int:
-        return int((time.monotonic() - started) * 1000)
 
+def _post(
+    *, url: str, secrets: list[str], msg_id: str, body: bytes, headers: dict[str, str], timeout: float
+) -> AttemptOutcome:
     try:
         url_check(url)
     except UnsafeDestination as exc:
-        return AttemptOutcome(status_code=None, duration_ms=elapsed(), error=f"refused: {exc}")
-    except Exception as exc:
-        return AttemptOutcome(status_code=None, duration_ms=elapsed(), error=f"refused: {_clean(exc)}")
+        return AttemptOutcome(status_code=None, duration_ms=0, error=f"refused: {exc}")
     try:
         response = session().post(
             url,
@@ -117,22 +157,20 @@ def push(
             stream=True,
         )
     except requests.Timeout:
-        return AttemptOutcome(status_code=None, duration_ms=elapsed(), error=f"timeout after {timeout:g} s")
+        return AttemptOutcome(status_code=None, duration_ms=0, error=f"timeout after {timeout:g} s")
     except requests.ConnectionError as exc:
-        return AttemptOutcome(status_code=None, duration_ms=elapsed(), error=f"connection error: {_clean(exc)}")
-    except Exception as exc:
-        # Anything else (a header that cannot be encoded, an unusable host
-        # name) must fail this push alone, not the batch it runs in.
-        return AttemptOutcome(status_code=None, duration_ms=elapsed(), error=f"request error: {_clean(exc)}")
+        return AttemptOutcome(status_code=None, duration_ms=0, error=f"connection error: {_clean(exc)}")
     try:
         raw = response.raw.read(EXCERPT_BYTES, decode_content=True) or b""
-    except (requests.RequestException, OSError) as exc:
-        raw = f"(could not read the response: {exc})".encode()
+    except Exception as exc:
+        # A reply cut short, or not in the encoding it claims: the status line
+        # still says what the receiver meant.
+        raw = f"(could not read the response: {_clean(exc)})".encode()
     finally:
         response.close()
     return AttemptOutcome(
         status_code=response.status_code,
-        duration_ms=elapsed(),
+        duration_ms=0,
         excerpt=raw.decode("utf-8", errors="replace").replace("\x00", ""),
         retry_after=parse_retry_after(response.headers.get("Retry-After")),
     )

@@ -268,13 +268,25 @@ def push_body(delivery: Delivery) -> bytes:
 
 
 def delivery_push(delivery: Delivery) -> AttemptOutcome:
+    """Push one claimed delivery; whatever goes wrong is this attempt's outcome, never an exception."""
     destination = delivery.destination
+    try:
+        # Stored settings are read here, not trusted: a secret no key decrypts
+        # or a header map that is not one fails this push alone.
+        secrets = destination.signing_secrets
+        headers = {str(k): str(v) for k, v in dict(destination.headers or {}).items()}
+        body = push_body(delivery)
+    except Exception as exc:
+        logger.exception("could not prepare a push", extra={"delivery": delivery.pk})
+        return AttemptOutcome(
+            status_code=None, duration_ms=0, error=f"could not prepare the push: {type(exc).__name__}"
+        )
     return client.push(
         url=destination.url,
-        secrets=destination.signing_secrets,
+        secrets=secrets,
         msg_id=delivery.webhook_id,
-        body=push_body(delivery),
-        headers={str(k): str(v) for k, v in (destination.headers or {}).items()},
+        body=body,
+        headers=headers,
         timeout=destination.timeout_seconds,
     )
 

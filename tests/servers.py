@@ -200,6 +200,67 @@ class Receiver:
         self.server.server_close()
 
 
+class RawReceiver:
+    """A receiver that answers at the socket level, as a broken server would.
+
+    `respond(sock)` writes whatever bytes it likes after the request has been
+    read in full; the connection is closed afterwards.
+    """
+
+    def __init__(self, respond: Callable[[socket.socket], None]) -> None:
+        self.respond = respond
+        self.requests = 0
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self._sock.settimeout(0.2)
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}/hooks"
+        self._closing = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self._closing.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(30)
+            data = b""
+            try:
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    data += chunk
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = next(
+                    (
+                        int(line.split(b":", 1)[1])
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length:")
+                    ),
+                    0,
+                )
+                while len(body) < length:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    body += chunk
+                self.requests += 1
+                self.respond(conn)
+            except OSError:
+                pass  # the pusher gave up, as it should
+
+    def close(self) -> None:
+        self._closing.set()
+        self._sock.close()
+
+
 @dataclass
 class BotReply:
     """A scripted answer of the fake Bot API to one sendMessage."""
