@@ -176,8 +176,16 @@ DELIVERY_ALLOW_PRIVATE_NETWORKS: bool = env.bool("DELIVERY_ALLOW_PRIVATE_NETWORK
 DELIVERY_RETRY_SCHEDULE: list[int] = env.list(
     "DELIVERY_RETRY_SCHEDULE", cast=int, default=[5, 15, 30, 60, 300, 1800, 7200, 21600, 43200]
 )
+# The delivery task's time limits. It stops claiming after
+# DELIVERY_TASK_MAX_SECONDS and each push ends within its destination's
+# timeout (at most 60 s), so the soft limit (which cuts a task) stays unused
+# in normal work, and the hard limit (which kills the worker process) is the
+# last resort.
+DELIVERY_TASK_SOFT_TIME_LIMIT: int = env.int("DELIVERY_TASK_SOFT_TIME_LIMIT", default=110)
+DELIVERY_TASK_TIME_LIMIT: int = env.int("DELIVERY_TASK_TIME_LIMIT", default=130)
 # How long a claimed delivery stays a worker's: longer than the delivery
-# task's hard time limit (130 s), so a lease never runs out under a live push.
+# task's hard time limit, so a lease never runs out under a live push (a
+# claim is made after the task starts, and nothing of the task outlives the limit).
 DELIVERY_LEASE_SECONDS: int = env.int("DELIVERY_LEASE_SECONDS", default=180)
 DELIVERY_SWEEP_SECONDS: float = env.float("DELIVERY_SWEEP_SECONDS", default=5.0)
 # Pushes one task sends at once (and so claims at once).
@@ -187,6 +195,13 @@ DELIVERY_DESTINATION_SHARE: float = env.float("DELIVERY_DESTINATION_SHARE", defa
 # A delivery task stops claiming after this long and leaves the rest to the next wake-up.
 DELIVERY_TASK_MAX_SECONDS: int = env.int("DELIVERY_TASK_MAX_SECONDS", default=40)
 DESTINATION_DISABLE_AFTER_HOURS: int = env.int("DESTINATION_DISABLE_AFTER_HOURS", default=120)
+if not DELIVERY_TASK_MAX_SECONDS < DELIVERY_TASK_SOFT_TIME_LIMIT < DELIVERY_TASK_TIME_LIMIT < DELIVERY_LEASE_SECONDS:
+    raise ImproperlyConfigured(
+        "Delivery timing contradicts itself: it needs DELIVERY_TASK_MAX_SECONDS "
+        f"({DELIVERY_TASK_MAX_SECONDS}) < DELIVERY_TASK_SOFT_TIME_LIMIT ({DELIVERY_TASK_SOFT_TIME_LIMIT}) "
+        f"< DELIVERY_TASK_TIME_LIMIT ({DELIVERY_TASK_TIME_LIMIT}) < DELIVERY_LEASE_SECONDS "
+        f"({DELIVERY_LEASE_SECONDS}), or a lease could run out under a live push."
+    )
 # History that grows without bound is pruned hourly: attempts, delivered and
 # superseded deliveries (failed and dead ones stay), closed alerts.
 ATTEMPT_RETENTION_DAYS: int = env.int("ATTEMPT_RETENTION_DAYS", default=30)

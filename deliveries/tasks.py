@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 
 from deliveries.retention import deliveries_prune
 from deliveries.services import (
@@ -14,7 +15,11 @@ from deliveries.services import (
 )
 
 
-@shared_task(acks_late=True, soft_time_limit=110, time_limit=130)
+@shared_task(
+    acks_late=True,
+    soft_time_limit=settings.DELIVERY_TASK_SOFT_TIME_LIMIT,
+    time_limit=settings.DELIVERY_TASK_TIME_LIMIT,
+)
 def deliver_due(retries: bool = False) -> int:
     """Push due deliveries (first attempts, or retries) until none are due."""
     # Commits from now on must be able to wake a worker again.

@@ -21,7 +21,12 @@ def worker_env(broker: RedisServer) -> dict[str, str]:
         DATABASE_URL=f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
         CELERY_BROKER_URL=broker.url,
         DELIVERY_RETRY_SCHEDULE="1,1,1,1,1,1,1,1,1",
-        DELIVERY_LEASE_SECONDS="4",
+        # A short lease (a killed worker's row comes back quickly), and the
+        # task limits under it, as settings insist.
+        DELIVERY_LEASE_SECONDS="8",
+        DELIVERY_TASK_TIME_LIMIT="7",
+        DELIVERY_TASK_SOFT_TIME_LIMIT="6",
+        DELIVERY_TASK_MAX_SECONDS="2",
         DELIVERY_SWEEP_SECONDS="1",
         LOG_LEVEL="INFO",
     )
