@@ -1,6 +1,8 @@
 # Tally: one image for web (gunicorn), worker and beat (Celery) and migrations.
 # Settings come only from the environment at run time (see .env.example).
-FROM python:3.11-slim
+# An exact Python and Debian release, so a rebuild gets the same base until
+# this line is changed on purpose.
+FROM python:3.11.15-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -27,23 +29,26 @@ COPY . .
 # only for this command (visible in `docker history`, absent from the image's
 # environment) and never sign or encrypt anything. The code stays owned by
 # root, so the service cannot rewrite it; it writes only var/ (the beat
-# schedule), its home directory and /tmp.
+# schedule, and var/metrics: the prometheus folder the settings create, which
+# docker-compose.yml mounts a shared volume on), its home directory and /tmp.
+# -R: importing the settings above already made var/metrics, as root; a new
+# named volume takes the owner of the folder it is mounted on.
 RUN DEBUG=false \
     SECRET_KEY=build-only-collectstatic-key-never-used-at-run-time \
     FIELD_ENCRYPTION_KEYS=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= \
     python manage.py collectstatic --noinput -v 0 \
-    && mkdir -p /app/var \
-    && chown tally:tally /app/var
+    && mkdir -p /app/var/metrics \
+    && chown -R tally:tally /app/var
 
 USER tally
 
 EXPOSE 8000
 
-# Django answers only to ALLOWED_HOSTS, so the check sends the first of them as
-# Host (a leading-dot pattern without its dot; localhost when the list is empty
-# or a wildcard).
+# GET /healthz from gunicorn in this container (docker-compose.yml's web service
+# runs the same script): process up, no I/O. Readiness (/readyz) is for a load
+# balancer, not a restart.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --start-interval=2s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request as r; h = os.environ.get('ALLOWED_HOSTS', '').split(',')[0].strip().lstrip('.'); h = h if h not in ('', '*') else 'localhost'; r.urlopen(r.Request('http://127.0.0.1:8000/healthz', headers={'Host': h}), timeout=4)"]
+    CMD ["python", "scripts/healthcheck-web"]
 
 # Bind, workers (WEB_CONCURRENCY), threads, timeouts and the access log (path
 # without query string, with the request id) come from config/gunicorn.py,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import logging.config
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 
@@ -26,7 +29,7 @@ _SECRET_PATTERNS = [
     (re.compile(r"(?i)(api_key=)[^&\s\"']+"), r"\1***"),
     (re.compile(r"/bot\d+:[A-Za-z0-9_-]+"), "/bot***"),
     # Credentials written into a URL: scheme://user:password@host
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s:@\"']+:[^/\s@\"']+@"), r"\1***@"),
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s:@\"']*:[^/\s@\"']+@"), r"\1***@"),
 ]
 
 
@@ -56,8 +59,7 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        incoming = request.headers.get("X-Request-ID", "")
-        request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        request_id = request_id_clean(request.headers.get("X-Request-ID")) or uuid.uuid4().hex
         token = request_id_var.set(request_id)
         try:
             response = self.get_response(request)
@@ -67,9 +69,33 @@ class RequestIdMiddleware:
         return response
 
 
+def request_id_clean(value: object) -> str | None:
+    """A request id fit to carry on (from a header, a task, a row), or None."""
+    return value if isinstance(value, str) and _REQUEST_ID_RE.fullmatch(value) else None
+
+
+def current_request_id() -> str:
+    """The id of the request whose work is in hand, or "" outside any."""
+    request_id = request_id_var.get()
+    return "" if request_id == "-" else request_id
+
+
+@contextlib.contextmanager
+def request_context(request_id: str | None) -> Iterator[None]:
+    """Log lines (and alerts) inside the block carry this request id: work done later for a request."""
+    token = request_id_var.set(request_id_clean(request_id) or "-")
+    try:
+        yield
+    finally:
+        request_id_var.reset(token)
+
+
 class RequestIdFilter(logging.Filter):
+    """Stamps each record with the current request id, unless the caller named one."""
+
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id_var.get()
+        if not getattr(record, "request_id", None):
+            record.request_id = request_id_var.get()
         return True
 
 
@@ -92,3 +118,9 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
         return redact(json.dumps(line, default=str))
+
+
+def configure(config: dict[str, Any]) -> None:
+    """Django's LOGGING_CONFIG (and Celery's, see config.celery_app): the dict, and Python warnings as log lines."""
+    logging.config.dictConfig(config)
+    logging.captureWarnings(True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 
 import django_stubs_ext
@@ -105,6 +107,11 @@ DATABASES = {
 }
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # An unreachable database host fails a request (or /readyz) in seconds, not minutes.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker and beat share one file: wait for the write lock instead of
     # failing at once, and take it when the transaction starts.
@@ -169,6 +176,9 @@ WEBHOOK_TIMESTAMP_TOLERANCE_SECONDS: int = env.int("WEBHOOK_TIMESTAMP_TOLERANCE_
 WEBHOOK_REJECTED_BODY_KEEP_BYTES: int = env.int("WEBHOOK_REJECTED_BODY_KEEP_BYTES", default=8192)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(WEBHOOK_MAX_BODY_BYTES + 1, 2621440)
 EVENT_RETENTION_DAYS: int = env.int("EVENT_RETENTION_DAYS", default=90)
+# The admin's per-day intake counters are added up in memory and written at
+# most this often, after a response has gone out.
+INTAKE_COUNTER_FLUSH_SECONDS: float = env.float("INTAKE_COUNTER_FLUSH_SECONDS", default=1.0)
 
 # Deliveries.
 DELIVERY_ALLOW_PRIVATE_NETWORKS: bool = env.bool("DELIVERY_ALLOW_PRIVATE_NETWORKS", default=DEBUG)
@@ -324,7 +334,29 @@ PROGRESS_WRITE_TOKEN: str = env.str("PROGRESS_WRITE_TOKEN", default="")
 PROGRESS_REFRESH_SECONDS: int = max(1, env.int("PROGRESS_REFRESH_SECONDS", default=2))
 PROGRESS_RENDER_CACHE_SECONDS: int = env.int("PROGRESS_RENDER_CACHE_SECONDS", default=5)
 
+# Operations: /readyz gives each check this long; /metrics asks for this
+# bearer token when one is set.
+READINESS_TIMEOUT_SECONDS: float = env.float("READINESS_TIMEOUT_SECONDS", default=2.0)
+METRICS_TOKEN: str = env.str("METRICS_TOKEN", default="")
+# The web and worker processes of one host write their metrics into this
+# folder and /metrics adds them up (prometheus-client's multiprocess mode).
+# prometheus-client reads the variable when first imported, so it is set
+# here, before any module imports it.
+PROMETHEUS_MULTIPROC_DIR: str = env.str("PROMETHEUS_MULTIPROC_DIR", default=str(DATA_DIR / "metrics"))
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
+Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+# Files are named by host and process: containers sharing the folder each
+# have their own pid 1, 7, ..., and must not write into one another's files.
+from prometheus_client import values as _prometheus_values  # noqa: E402 - reads the variable above
+
+_prometheus_values.ValueClass = _prometheus_values.MultiProcessValue(  # type: ignore[no-untyped-call]
+    process_identifier=lambda: f"{socket.gethostname()}-{os.getpid()}"
+)
+
 LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO")
+# JSON lines on stderr for every process (web, workers, beat, the bot);
+# Python warnings become log lines too.
+LOGGING_CONFIG = "common.logging.configure"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

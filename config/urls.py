@@ -8,6 +8,8 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
+from common.health import readyz
+from common.metrics import metrics_view
 from deliveries.api import DeliveryViewSet, DestinationViewSet
 from results.api import ResultViewSet, SummaryViewSet
 from webhooks.api import EventViewSet, SourceViewSet, WebhookView
@@ -33,6 +35,8 @@ router.register("deliveries", DeliveryViewSet, basename="delivery")
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz),
+    path("readyz", readyz),
+    path("metrics", metrics_view),
     path("progress/", include("progress.urls")),
     path("api/v1/webhooks/<slug:source_slug>/", WebhookView.as_view(), name="webhook"),
     # A user id may hold any character, `/` included: everything after the source is the id.

@@ -91,7 +91,7 @@ class DeliveryAdmin(admin.ModelAdmin[Delivery]):
         "short_error",
     ]
     list_filter = ["status", "destination", "rerun", "kind"]
-    search_fields = ["user_id"]
+    search_fields = ["user_id", "=request_id"]
     list_select_related = ["destination", "source"]
     show_full_result_count = False
     inlines = [AttemptInline]
@@ -111,6 +111,7 @@ class DeliveryAdmin(admin.ModelAdmin[Delivery]):
         "last_error",
         "delivered_at",
         "created_at",
+        "request_id",
         "pretty_snapshot",
     )
 

@@ -92,6 +92,13 @@ class Delivery(models.Model):
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
+    # db_default: code of the previous release, running beside this migration, inserts without it.
+    request_id = models.CharField(
+        max_length=64,
+        blank=True,
+        db_default="",
+        help_text="The request that made the version this row carries, as logged.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -30,7 +30,9 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
+from common.logging import current_request_id, request_context
 from deliveries import client
+from deliveries.metrics import PUSH_LATENCY, PUSHES
 from deliveries.models import Attempt, Delivery, Destination
 from deliveries.policy import AttemptOutcome, Verdict, retry_delay
 from notifications.models import Alert
@@ -87,7 +89,7 @@ def snapshot_build(summary: Summary, results: Iterable[Result]) -> dict[str, Any
 _ENQUEUE_SQL = """
 INSERT INTO deliveries_delivery AS d (
     destination_id, source_id, user_id, kind, version, snapshot, snapshot_at, rerun, status, attempts,
-    next_attempt_at, claim, last_error, created_at, updated_at
+    next_attempt_at, claim, last_error, request_id, created_at, updated_at
 ) VALUES {values}
 ON CONFLICT (destination_id, source_id, user_id) WHERE status = 'pending'
 DO UPDATE SET
@@ -95,6 +97,7 @@ DO UPDATE SET
     version = excluded.version,
     snapshot = excluded.snapshot,
     snapshot_at = excluded.snapshot_at,
+    request_id = excluded.request_id,
     rerun = CASE WHEN excluded.version > d.version THEN excluded.rerun ELSE d.rerun OR excluded.rerun END,
     updated_at = excluded.updated_at
 WHERE d.version <= excluded.version
@@ -138,7 +141,8 @@ def deliveries_enqueue(
             results[(result.source_id, result.user_id)].append(result)
     now = timezone.now()
     json_placeholder = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
-    row_sql = f"(%s, %s, %s, %s, %s, {json_placeholder}, %s, %s, 'pending', 0, %s, '', '', %s, %s)"
+    row_sql = f"(%s, %s, %s, %s, %s, {json_placeholder}, %s, %s, 'pending', 0, %s, '', '', %s, %s, %s)"
+    request_id = current_request_id()
     values_sql: list[str] = []
     params: list[Any] = []
     for summary in summaries:
@@ -156,6 +160,7 @@ def deliveries_enqueue(
                 summary.updated_at,
                 rerun,
                 now,
+                request_id,
                 now,
                 now,
             ]
@@ -319,8 +324,53 @@ def delivery_record(
 
     `blame_destination` is False when the attempt ended on Tally's side (a
     worker lost mid-push): it is retried but does not count as the receiver
-    failing.
+    failing. Log lines and alerts carry the request id of the intake that
+    made the version.
     """
+    with request_context(delivery.request_id):
+        status = _record(delivery, outcome, started_at=started_at, blame_destination=blame_destination)
+    _observe(delivery, outcome, status)
+    return status
+
+
+# What an attempt led to, as counted and logged: the verdict, where the new
+# status alone does not say it (a retry may end superseded by a newer version).
+_OUTCOME_LABEL = {
+    Verdict.DELIVERED: "delivered",
+    Verdict.RETRY: "retry",
+    Verdict.GONE: "gone",
+    Verdict.FAILED: "failed",
+}
+_LABEL_LEVEL = {"delivered": logging.INFO, "retry": logging.WARNING}
+
+
+def _observe(delivery: Delivery, outcome: AttemptOutcome, status: str) -> None:
+    """One log line and the metrics of a recorded attempt."""
+    name = delivery.destination.name
+    # The verdict, as the new status alone does not say it (a retry may end
+    # superseded by a newer version); "dead" when the retries are used up.
+    label = "dead" if status == Delivery.Status.DEAD else outcome.verdict.value
+    PUSHES.labels(destination=name, outcome=label).inc()
+    if status == Delivery.Status.DELIVERED and not delivery.rerun:
+        PUSH_LATENCY.labels(destination=name).observe(max(0.0, (timezone.now() - delivery.snapshot_at).total_seconds()))
+    logger.log(
+        _LABEL_LEVEL.get(label, logging.ERROR),
+        "push %s",
+        label,
+        extra={
+            "request_id": delivery.request_id or "-",
+            "delivery": delivery.webhook_id,
+            "destination": name,
+            "attempt": delivery.attempts,
+            "status_code": outcome.status_code,
+            "duration_ms": outcome.duration_ms,
+            "error": outcome.error,
+            "status": status,
+        },
+    )
+
+
+def _record(delivery: Delivery, outcome: AttemptOutcome, *, started_at: datetime, blame_destination: bool) -> str:
     verdict = outcome.verdict
     destination = delivery.destination
     now = timezone.now()

@@ -20,8 +20,9 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from common.db import delete_in_batches
-from common.logging import scrub
+from common.logging import current_request_id, scrub
 from notifications import transport
+from notifications.metrics import ALERTS, MESSAGES_SENT, TELEGRAM_FAILURES
 from notifications.models import Alert, Message
 
 logger = logging.getLogger(__name__)
@@ -63,8 +64,12 @@ def alert_raise(
     Never raises: an alert that cannot be stored is logged instead.
     """
     try:
+        ALERTS.labels(severity=severity).inc()
         title = scrub(title)
         details = {str(k): scrub(str(v))[:500] for k, v in (details or {}).items()}
+        if request_id := current_request_id():
+            # The id to look for in the logs of every process that handled it.
+            details.setdefault("request", request_id)
         level = SEVERITY_LEVEL.get(severity, logging.ERROR)
         logger.log(level, "alert: %s", title, extra={"alert": fingerprint, "details": details})
     except Exception:
@@ -256,7 +261,9 @@ def _send_one(message: Message) -> None:
         error = transport.TransportError(f"{type(exc).__name__}: {exc}", permanent=False)
     else:
         Message.objects.filter(pk=message.pk).update(status=Message.Status.SENT, sent_at=timezone.now(), last_error="")
+        MESSAGES_SENT.inc()
         return
+    TELEGRAM_FAILURES.labels(kind="permanent" if error.permanent else "transient").inc()
     if error.permanent or attempts >= settings.ALERT_MAX_ATTEMPTS:
         Message.objects.filter(pk=message.pk).update(status=Message.Status.FAILED, last_error=str(error)[:1000])
         logger.error("alert message failed for good", extra={"alert_message": message.pk, "error": str(error)})
@@ -274,7 +281,10 @@ def unstored_alert_send(*, text: str) -> None:
         try:
             transport.send_message(chat_id=chat, text=text)
         except transport.TransportError as exc:
+            TELEGRAM_FAILURES.labels(kind="permanent" if exc.permanent else "transient").inc()
             logger.error("unstored alert not sent", extra={"chat": chat, "error": str(exc)})
+        else:
+            MESSAGES_SENT.inc()
 
 
 def alerts_prune(*, now: datetime | None = None, batch_size: int = 1000) -> int:

@@ -98,6 +98,7 @@ def start_worker(*, env: dict[str, str], log_dir: Path, beat: bool, name: str) -
         str(BIN / "celery"),
         "-A",
         "config",
+        "--quiet",  # no banner: every line is a JSON log line
         "worker",
         "-Q",
         "celery,deliveries,deliveries_retry,pybossa",
@@ -117,6 +118,51 @@ def start_worker(*, env: dict[str, str], log_dir: Path, beat: bool, name: str) -
     wait_until(lambda: b"ready." in log.read_bytes() or process.poll() is not None, timeout=60, what="worker start")
     assert process.poll() is None, log.read_text()
     return Worker(process, log)
+
+
+@dataclass
+class Web:
+    """A real gunicorn serving Tally (config/gunicorn.py), its stdout and stderr kept apart."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+    out: Path
+    err: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+
+
+def start_gunicorn(*, env: dict[str, str], log_dir: Path, name: str = "web") -> Web:
+    port = free_port()
+    out, err = log_dir / f"{name}.out", log_dir / f"{name}.err"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        process = subprocess.Popen(
+            [str(BIN / "gunicorn"), "config.wsgi", "-c", "config/gunicorn.py"],
+            cwd=ROOT,
+            env={**env, "HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "1"},
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=True,
+        )
+    web = Web(process, f"http://127.0.0.1:{port}", out, err)
+
+    def answers() -> bool:
+        assert process.poll() is None, err.read_text()
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    wait_until(answers, timeout=30, what="gunicorn to listen")
+    return web
 
 
 @dataclass

@@ -42,7 +42,7 @@ class SourceAdmin(admin.ModelAdmin[Source]):
 class EventAdmin(admin.ModelAdmin[Event]):
     list_display = ["id", "source", "idempotency_key", "type", "status", "error_code", "received_at"]
     list_filter = ["status", "source", "type", "error_code"]
-    search_fields = ["idempotency_key", "type"]
+    search_fields = ["idempotency_key", "type", "=request_id"]
     list_select_related = ["source"]
     date_hierarchy = "received_at"
     show_full_result_count = False
@@ -56,6 +56,7 @@ class EventAdmin(admin.ModelAdmin[Event]):
         "pretty_body",
         "received_at",
         "processed_at",
+        "request_id",
     )
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -108,6 +108,10 @@ class Event(models.Model):
     body = models.TextField(blank=True, help_text="Raw body; truncated for rejected ones, pruned when old.")
     received_at = models.DateTimeField()
     processed_at = models.DateTimeField(null=True, blank=True)
+    # db_default: code of the previous release, running beside this migration, inserts without it.
+    request_id = models.CharField(
+        max_length=64, blank=True, db_default="", help_text="The X-Request-ID of the intake, as logged."
+    )
 
     class Meta:
         ordering = ["-id"]

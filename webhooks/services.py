@@ -6,14 +6,15 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
+from common.logging import current_request_id, request_context
 from results.services import (
     Completion,
     result_record_completion,
@@ -145,6 +146,7 @@ def event_receive(
                 body=_body_text(body),
                 received_at=now,
                 processed_at=None if status in (Event.Status.PAUSED, Event.Status.PROCESSING) else now,
+                request_id=current_request_id(),
             )
             if parsed.action is not None and status != Event.Status.PAUSED:
                 event_apply(source_id=source.pk, event_id=event.pk, action=parsed.action, at=now)
@@ -184,28 +186,13 @@ def event_reject(*, source: Source, body: bytes, header_id: str | None, code: st
         body=_body_text(body, settings.WEBHOOK_REJECTED_BODY_KEEP_BYTES),
         received_at=timezone.now(),
         processed_at=timezone.now(),
+        request_id=current_request_id(),
     )
     logger.warning(
         "webhook rejected",
         extra={"source": source.slug, "event_pk": event.pk, "error": code, "detail": detail},
     )
     return event
-
-
-_COUNT_SQL = """
-INSERT INTO webhooks_intakecounter AS c (source_id, day, outcome, count) VALUES (%s, %s, %s, 1)
-ON CONFLICT (source_id, day, outcome) DO UPDATE SET count = c.count + 1
-"""
-
-
-def intake_count(*, source_id: int, outcome: str, day: date | None = None) -> None:
-    """Add one to a source's counter for today and this outcome.
-
-    Runs in its own short statement after the event's transaction, so the
-    hot counter row is locked for microseconds, not for a whole intake.
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(_COUNT_SQL, [source_id, day or timezone.now().date(), outcome[:64]])
 
 
 @transaction.atomic
@@ -235,7 +222,8 @@ def _paused_event_apply(event: Event) -> None:
         event.status = Event.Status.IGNORED
         return
     try:
-        with transaction.atomic():
+        # Its pushes and alerts carry the request that brought the event in.
+        with request_context(event.request_id), transaction.atomic():
             status = event_apply(
                 source_id=event.source_id, event_id=event.pk, action=parsed.action, at=event.received_at
             )

@@ -6,6 +6,7 @@ import pytest
 
 from results.models import Result, Summary
 from tests.factories import completed
+from webhooks.counters import intake_counts_flush
 from webhooks.models import Event, IntakeCounter, Source
 
 pytestmark = pytest.mark.django_db
@@ -15,6 +16,7 @@ pytestmark = pytest.mark.django_db
 def test_changelist_and_detail_pages_load(admin_client, source, post_webhook, model):
     post_webhook(source, completed())
     post_webhook(source, completed(score="bad"))
+    intake_counts_flush()
     meta = model._meta
     url = f"/admin/{meta.app_label}/{meta.model_name}/"
 

@@ -19,6 +19,7 @@ from common.logging import JsonFormatter, RequestIdFilter, redact
         "/api/v1/webhooks/x/?token=s3cr3t-token-value",
         "https://pybossa.example/api/task/7?api_key=s3cr3t-token-value",
         "postgres://tally:s3cr3t-token-value@db:5432/tally",
+        "redis://:s3cr3t-token-value@redis:6379/0",  # a password with no user name
     ],
 )
 def test_secrets_never_reach_a_log_line(secret):

@@ -13,6 +13,7 @@ from deliveries.services import deliveries_process_due
 from tests.factories import completed
 from tests.notifications.conftest import OPS_CHAT, OTHER_CHAT
 from tests.servers import FakeTelegram, Reply
+from webhooks.counters import intake_counts_flush
 
 # The bot answers from another thread (and so another connection): data must be committed.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -31,6 +32,7 @@ def failed_delivery(source, post_webhook, receiver) -> Delivery:
     receiver.default = Reply(400, body=b"nope")
     post_webhook(source, completed(user="u-9"))
     post_webhook(source, completed(user="u-10", score="bad"))
+    intake_counts_flush()  # as the web process does within INTAKE_COUNTER_FLUSH_SECONDS
     deliveries_process_due(retries=False, max_seconds=5)
     receiver.default = Reply(200)
     return Delivery.objects.get(status="failed")
