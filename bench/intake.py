@@ -23,7 +23,6 @@ import resource
 import secrets
 import shlex
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -31,17 +30,23 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+
+# `python bench/intake.py` puts only bench/ on the path: the project (and tests.servers) come first.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psycopg2
 from psycopg2 import sql
 
-ROOT = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
+from tests.servers import HOST, ROOT, start_gunicorn
+
 TICKS = os.sysconf("SC_CLK_TCK")
+# The access log is still formatted, as in production; only its output is dropped.
+GUNICORN_OPTIONS = ("--access-logfile", "/dev/null")
 
 # A native test.completed envelope; %-placeholders keep per-request cost low.
 BODY = (
@@ -80,25 +85,27 @@ def code_version() -> str:
     return done.stdout.strip() or "unknown"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
+def preamble(title: str, script: str) -> None:
+    """Print what runs, on which code and machine; warn when the machine is busy before the run."""
+    command = " ".join([f"env $(TEST_ENV) .venv/bin/python {script}", shlex.join(sys.argv[1:])]).strip()
+    print(f"{title}: {command}")
+    print(f"code {code_version()}, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
+    idle_check = machine_busy()
+    time.sleep(1)
+    if (background := (machine_busy() - idle_check) * 100) > 20:
+        print(f"WARNING: the machine was already {background:.0f}% busy (of one core) before the run")
 
 
-def server_env(args: argparse.Namespace, port: int) -> dict[str, str]:
+def server_env(args: argparse.Namespace) -> dict[str, str]:
+    """The environment of the processes a benchmark starts (gunicorn's workers: `start_gunicorn`'s)."""
     env = dict(os.environ)
     env.update(
-        HOST=HOST,
-        PORT=str(port),
         DEBUG="false",
         DATABASE_URL=args.database_url,
         REDIS_URL=args.redis_url,
         CELERY_BROKER_URL=args.broker_url,
         LOG_LEVEL="WARNING",
         ALLOWED_HOSTS=HOST,
-        WEB_CONCURRENCY=str(args.workers),
         GUNICORN_THREADS=str(args.threads),
     )
     # `make bench` passes the test keys; run by hand, throwaway ones will do.
@@ -115,34 +122,6 @@ def manage(env: dict[str, str], *argv: str) -> str:
     if done.returncode:
         sys.exit(f"manage.py {argv[0]} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
     return done.stdout
-
-
-def wait_healthy(server: subprocess.Popen[bytes], port: int, log: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            sys.exit(f"gunicorn exited with {server.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            conn = Connection(port, 2)
-            status, _ = conn.request(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            conn.close()
-            if status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    sys.exit(f"gunicorn did not answer /healthz within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
-
-
-def server_stop(server: subprocess.Popen[bytes]) -> None:
-    if server.poll() is not None:
-        return
-    server.send_signal(signal.SIGTERM)
-    try:
-        server.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)  # its own session: the master and its workers
-        server.wait()
 
 
 # --- HTTP client ---------------------------------------------------------------------------------
@@ -238,13 +217,17 @@ class Target:
 
     def request(self, n: int) -> bytes:
         user, unit = n % self.users, (n // self.users) % self.units
-        body = event_body(self.tag, n, user, unit)
-        head = (
-            f"POST /api/v1/webhooks/{self.slug}/ HTTP/1.1\r\nHost: {HOST}\r\n"
-            f"Authorization: Bearer {self.token}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
-        )
-        return head.encode() + body
+        return intake_request(self.slug, self.token, event_body(self.tag, n, user, unit))
+
+
+def intake_request(slug: str, token: str, body: bytes) -> bytes:
+    """A keep-alive POST of `body` to the source's intake, with its token."""
+    head = (
+        f"POST /api/v1/webhooks/{slug}/ HTTP/1.1\r\nHost: {HOST}\r\n"
+        f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
 
 
 # --- Load ----------------------------------------------------------------------------------------
@@ -299,15 +282,21 @@ def send(target: Target, conn: Connection, n: int, stats: Stats, since: float) -
         stats.errors[f"HTTP {status}: {body[:200].decode(errors='replace')}"] += 1
 
 
-def run_threads(count: int, work: Callable[[Stats], None]) -> Stats:
-    parts = [Stats() for _ in range(count)]
-    threads = [threading.Thread(target=work, args=(part,)) for part in parts]
+def run_threads(works: Sequence[Callable[[], None]]) -> float:
+    """Run each of `works` on a thread of its own, all at once; the seconds until the last one is done."""
+    threads = [threading.Thread(target=work) for work in works]
     start = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    total = Stats(elapsed=time.perf_counter() - start)
+    return time.perf_counter() - start
+
+
+def run_clients(count: int, client: Callable[[Stats], None]) -> Stats:
+    """`count` clients at once, each with Stats of its own; all their Stats together."""
+    parts = [Stats() for _ in range(count)]
+    total = Stats(elapsed=run_threads([partial(client, part) for part in parts]))
     for part in parts:
         total.merge(part)
     return total
@@ -322,7 +311,7 @@ def closed_loop(target: Target, numbers: itertools.count[int], clients: int, dur
             send(target, conn, next(numbers), stats, now)
         conn.close()
 
-    return run_threads(clients, client)
+    return run_clients(clients, client)
 
 
 def open_loop(target: Target, numbers: itertools.count[int], rate: float, duration: float, conns: int) -> Stats:
@@ -340,7 +329,7 @@ def open_loop(target: Target, numbers: itertools.count[int], rate: float, durati
             send(target, conn, next(numbers), stats, scheduled)
         conn.close()
 
-    return run_threads(conns, client)
+    return run_clients(conns, client)
 
 
 WRK_SCRIPT = """
@@ -515,42 +504,28 @@ def parse_args() -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     sys.setswitchinterval(0.0005)  # many I/O-bound client threads: hand the GIL over promptly
-    command = " ".join(["env $(TEST_ENV) .venv/bin/python bench/intake.py", shlex.join(sys.argv[1:])]).strip()
-    print(f"intake benchmark: {command}")
-    print(f"code {code_version()}, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
     started = time.perf_counter()
-    idle_check = machine_busy()
-    time.sleep(1)
-    background = (machine_busy() - idle_check) * 100
-    if background > 20:
-        print(f"WARNING: the machine was already {background:.0f}% busy (of one core) before the run")
+    preamble("intake benchmark", "bench/intake.py")
 
     database_recreate(args.database_url, keep=args.keep_db)
-    port = free_port()
-    env = server_env(args, port)
+    env = server_env(args)
     manage(env, "migrate", "--noinput")
     tag = secrets.token_hex(4)
-    target = Target(port, f"bench-{tag}", secrets.token_urlsafe(24), tag, args.users, args.units, args.timeout)
-    manage(env, "create_source", target.slug, "--auth", "token", f"--token={target.token}")
+    slug, token = f"bench-{tag}", secrets.token_urlsafe(24)
+    manage(env, "create_source", slug, "--auth", "token", f"--token={token}")
 
-    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
-    server_cmd = [gunicorn, "config.wsgi", "-c", "config/gunicorn.py", "--access-logfile", "/dev/null"]
     workdir = Path(tempfile.mkdtemp(prefix="tally-bench-"))
-    log = workdir / "gunicorn.log"
-    print(f"server: {shlex.join(server_cmd)} ({args.workers} workers x {args.threads} threads, port {port})")
-    with log.open("wb") as log_file:
-        server = subprocess.Popen(
-            server_cmd, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    web = start_gunicorn(env=env, log_dir=workdir, name="gunicorn", workers=args.workers, options=GUNICORN_OPTIONS)
+    print(f"server: {shlex.join(web.argv)} ({args.workers} workers x {args.threads} threads, port {web.port})")
+    target = Target(web.port, slug, token, tag, args.users, args.units, args.timeout)
     numbers = itertools.count()
     results: list[tuple[str, Stats]] = []
     try:
-        wait_healthy(server, port, log)
         warm = closed_loop(target, numbers, args.clients, args.warmup)
         closed_name = f"closed {args.clients} clients" + (" wrk" if args.wrk else "")
         meter = CpuMeter(
             urlsplit(args.database_url).path.lstrip("/"),
-            {server.pid: "gunicorn"},
+            {web.pid: "gunicorn"},
             own="load generator",
             count_children=True,
         )
@@ -564,7 +539,7 @@ def main() -> int:
             opened = meter.measure(lambda: open_loop(target, numbers, args.rate, args.open_duration, args.connections))
             results.append((f"open {args.rate:.0f}/s", opened))
     finally:
-        server_stop(server)
+        web.stop()
     stored = stored_events(args.database_url, target.slug)
 
     print()
@@ -588,7 +563,7 @@ def main() -> int:
     if not consistent:
         print("  MISMATCH: the server stored other events than the client saw accepted")
     if errors or not consistent:
-        print(f"gunicorn log (tail):\n{log.read_text()[-3000:]}")
+        print(f"gunicorn log (tail):\n{web.tail()}")
 
     closed = results[0][1]
     summary = (

@@ -38,39 +38,47 @@ import json
 import math
 import os
 import secrets
-import shlex
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project, as in intake.py
+
 from intake import (
-    HOST,
-    ROOT,
+    GUNICORN_OPTIONS,
     Connection,
     CpuMeter,
-    code_version,
     cpu_text,
     database_recreate,
     event_body,
-    free_port,
-    machine_busy,
+    intake_request,
     manage,
     percentile,
+    preamble,
+    run_threads,
     server_env,
-    wait_healthy,
 )
 
-BIN = Path(sys.executable).parent
+from tests.servers import (
+    HOST,
+    Handler,
+    LoopbackServer,
+    Process,
+    RedisServer,
+    Web,
+    Worker,
+    poll,
+    start_gunicorn,
+    start_worker,
+)
+
 BASELINE_TASK = "bench.baseline_tasks.post_one"
 OK_RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
 DATABASE_URL = f"postgres://postgres@{HOST}:5432/tally_bench_deliveries"
@@ -88,45 +96,32 @@ class Arrival:
     version: int
 
 
-class Receiver:
+class Receiver(LoopbackServer):
     """The client's server: answers 200 at once, records each push; signatures are checked on a sample."""
 
+    backlog: ClassVar[int] = 256  # every pooled connection of both worker processes at once
+
     def __init__(self) -> None:
+        super().__init__("/hooks")
         self.arrivals: list[Arrival] = []
         self.samples: list[tuple[dict[str, str], bytes]] = []
         self.lock = threading.Lock()
-        receiver = self
+        self.start()
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                at = time.perf_counter()
-                try:
-                    data = json.loads(body)["data"]
-                    user, version = str(data["user"]["id"]), int(data["version"])
-                except (ValueError, KeyError, TypeError):
-                    user, version = "", -1
-                arrival = Arrival(at, self.headers.get("webhook-id") or "", user, version)
-                with receiver.lock:
-                    if len(receiver.arrivals) % SAMPLE_EVERY == 0:
-                        receiver.samples.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                    receiver.arrivals.append(arrival)
-                self.wfile.write(OK_RESPONSE)  # status line, headers and body in one segment
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-            request_queue_size = 256  # every pooled connection of both worker processes at once
-
-        self.server = Server((HOST, 0), Handler)
-        self.url = f"http://{HOST}:{self.server.server_address[1]}/hooks"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+    def handle(self, request: Handler) -> None:
+        body = request.body()
+        at = time.perf_counter()
+        try:
+            data = json.loads(body)["data"]
+            user, version = str(data["user"]["id"]), int(data["version"])
+        except (ValueError, KeyError, TypeError):
+            user, version = "", -1
+        arrival = Arrival(at, request.headers.get("webhook-id") or "", user, version)
+        with self.lock:
+            if len(self.arrivals) % SAMPLE_EVERY == 0:
+                self.samples.append(({k.lower(): v for k, v in request.headers.items()}, body))
+            self.arrivals.append(arrival)
+        request.wfile.write(OK_RESPONSE)  # status line, headers and body in one segment
 
     def since(self, start: int) -> list[Arrival]:
         with self.lock:
@@ -158,91 +153,41 @@ class Receiver:
 # --- Processes -----------------------------------------------------------------------------------
 
 
-class Processes:
-    """Every subprocess started, each in its own session (process group), stopped in reverse order."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.running: list[subprocess.Popen[bytes]] = []
-
-    def start(self, name: str, command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-        log = self.workdir / f"{name}.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        self.running.append(process)
-        return process
-
-    def log(self, name: str) -> str:
-        path = self.workdir / f"{name}.log"
-        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
-
-    def stop(self, process: subprocess.Popen[bytes]) -> None:
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-        # Pool children that outlived their parent.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        if process in self.running:
-            self.running.remove(process)
-
-    def stop_all(self) -> None:
-        for process in reversed(list(self.running)):
-            self.stop(process)
-
-
-def broker_start(procs: Processes) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    command = ["redis-server", "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no"]
-    process = procs.start("broker", command, dict(os.environ))
-    import redis
-
-    client = redis.Redis(host=HOST, port=port, socket_timeout=1)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with contextlib.suppress(redis.RedisError):
-            if client.ping():
-                return process, f"redis://{HOST}:{port}/0"
-        time.sleep(0.05)
-    sys.exit(f"redis-server did not answer on port {port}:\n{procs.log('broker')}")
-
-
 def broker_queued(url: str, queue: str) -> int:
     import redis
 
     return int(redis.Redis.from_url(url).llen(queue))
 
 
-def worker_start(
-    procs: Processes, env: dict[str, str], name: str, concurrency: int, beat: bool = False
-) -> subprocess.Popen[bytes]:
-    celery = shutil.which("celery", path=str(BIN)) or "celery"
-    command = [
-        celery,
-        "-A",
-        "config",
-        "worker",
-        "-Q",
-        "deliveries,deliveries_retry,celery",
-        f"--concurrency={concurrency}",
-        "--include=bench.baseline_tasks",
-        "--loglevel=WARNING",
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-        f"--hostname={name}@%h",
-    ]
-    if beat:
-        command += ["--beat", f"--schedule={procs.workdir / (name + '-beat')}"]
-    return procs.start(name, command, env)
+def worker_start(ctx: Context, name: str, *, beat: bool = False) -> Worker:
+    """A worker as every run here starts it, its CPU counted as `worker`.
+
+    Nothing waits for it to be ready: at LOG_LEVEL=WARNING it says nothing
+    then, and the runs time the pushes' arrivals, not the start.
+    """
+    worker = start_worker(
+        env=ctx.env,
+        log_dir=ctx.workdir,
+        name=name,
+        beat=beat,
+        concurrency=ctx.args.concurrency,
+        queues="deliveries,deliveries_retry,celery",
+        include=["bench.baseline_tasks"],
+        wait=False,
+    )
+    ctx.meter.groups[worker.pid] = "worker"
+    return worker
+
+
+def stop(process: Process) -> None:
+    """Stop a process group started here, and SIGKILL what outlived its leader (pool children)."""
+    process.stop()
+    process.kill()
+
+
+def worker_stop(ctx: Context, worker: Worker) -> None:
+    stop(worker)
+    del ctx.meter.groups[worker.pid]
 
 
 # --- CPU accounting ------------------------------------------------------------------------------
@@ -287,10 +232,11 @@ def await_pushes(
     CPU is measured from the first push of all to the moment the last result is complete.
     """
     seen: dict[str, set[str]] = {prefix: set() for prefix in results}
-    deadline = time.perf_counter() + timeout
     before: dict[str, float] | None = None
     began = 0.0
-    while time.perf_counter() < deadline:
+
+    def complete() -> bool:
+        nonlocal start, before, began
         fresh = receiver.since(start)
         start += len(fresh)
         for arrival in fresh:
@@ -307,9 +253,9 @@ def await_pushes(
                 result.last = arrival.at
         for prefix, ids in seen.items():
             results[prefix].count = len(ids)
-        if all(len(ids) >= expected for ids in seen.values()):
-            break
-        time.sleep(0.005)
+        return all(len(ids) >= expected for ids in seen.values())
+
+    poll(complete, timeout=timeout, interval=0.005)
     if before is not None:
         cpu = CpuMeter.usage(before, meter.sample(), time.perf_counter() - began)
         for result in results.values():
@@ -346,22 +292,23 @@ def run_outbox(ctx: Context, count: int) -> Throughput:
     print(f"  deliver_due messages waiting in the broker: {wakes}")
     mark = ctx.receiver.count()
     result.started = time.perf_counter()
-    worker = worker_start(ctx.procs, ctx.env, "outbox", ctx.args.concurrency)
-    ctx.meter.groups[worker.pid] = "worker"
+    worker = worker_start(ctx, "outbox")
     commits = database_commits()
     try:
         await_pushes(ctx.receiver, ctx.meter, {"dlv": result}, count, mark, ctx.args.timeout)
         # A push is done when its attempt is recorded: wait for the last records too.
         delivered = Delivery.objects.filter(status=Delivery.Status.DELIVERED)
-        deadline = time.perf_counter() + ctx.args.timeout
-        polls = 1
-        while (done := delivered.count()) < count and time.perf_counter() < deadline:
-            time.sleep(0.01)
-            polls += 1
+        counts: list[int] = []  # one a poll; each poll's query is a commit of the bench's own
+
+        def recorded_all() -> bool:
+            counts.append(delivered.count())
+            return counts[-1] >= count
+
+        poll(recorded_all, timeout=ctx.args.timeout, interval=0.01)
+        done, polls = counts[-1], len(counts)
         recorded = time.perf_counter() - result.first
     finally:
-        ctx.procs.stop(worker)
-        del ctx.meter.groups[worker.pid]
+        worker_stop(ctx, worker)
     commits = database_commits() - commits - polls
     durations = [float(d) for d in Attempt.objects.values_list("duration_ms", flat=True)]
     result.notes += [
@@ -371,7 +318,7 @@ def run_outbox(ctx: Context, count: int) -> Throughput:
         f"p99 {percentile(durations, 99):.0f} ms; about {commits / max(done, 1):.1f} database commits per push",
     ]
     if result.count < count:
-        result.notes.append(f"worker log (tail):\n{ctx.procs.log('outbox')}")
+        result.notes.append(f"worker log (tail):\n{worker.tail()}")
     return result
 
 
@@ -379,7 +326,7 @@ def run_baseline(ctx: Context, count: int) -> list[Throughput]:
     """Throughput B: the same bodies, one Celery message and one POST each, on a fresh worker."""
     from config.celery_app import app
     from deliveries.models import Delivery
-    from deliveries.services import push_body
+    from deliveries.outbox import push_body
 
     rows = Delivery.objects.select_related("source").filter(status=Delivery.Status.DELIVERED).order_by("pk")
     bodies = [push_body(row).decode() for row in rows[:count]]
@@ -400,8 +347,7 @@ def run_baseline(ctx: Context, count: int) -> list[Throughput]:
     queued = broker_queued(ctx.broker_url, "celery")
     print(f"  queued {queued} baseline messages in {time.perf_counter() - started:.1f} s")
     mark = ctx.receiver.count()
-    worker = worker_start(ctx.procs, ctx.env, "baseline", ctx.args.concurrency)
-    ctx.meter.groups[worker.pid] = "worker"
+    worker = worker_start(ctx, "baseline")
     for result in results.values():
         result.started = time.perf_counter()
     try:
@@ -416,11 +362,10 @@ def run_baseline(ctx: Context, count: int) -> list[Throughput]:
         else:
             await_pushes(ctx.receiver, ctx.meter, results, len(bodies), mark, ctx.args.timeout)
     finally:
-        ctx.procs.stop(worker)
-        del ctx.meter.groups[worker.pid]
+        worker_stop(ctx, worker)
     for result in results.values():
         if result.count < len(bodies):
-            result.notes.append(f"worker log (tail):\n{ctx.procs.log('baseline')}")
+            result.notes.append(f"worker log (tail):\n{worker.tail()}")
     return list(results.values())
 
 
@@ -461,16 +406,6 @@ class EndToEnd:
         return Counter(e.error or f"HTTP {e.status}" for e in self.events if e.status != 202)
 
 
-def intake_request(ctx: Context, event: Sent) -> bytes:
-    body = event_body(ctx.tag, event.n, event.user, event.unit)
-    head = (
-        f"POST /api/v1/webhooks/{ctx.slug}/ HTTP/1.1\r\nHost: {HOST}\r\n"
-        f"Authorization: Bearer {ctx.token}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    )
-    return head.encode() + body
-
-
 def open_loop(ctx: Context, events: list[Sent], connections: int) -> float:
     """Send each event at its scheduled time over keep-alive connections; returns the elapsed seconds."""
     slots = itertools.count()
@@ -481,8 +416,9 @@ def open_loop(ctx: Context, events: list[Sent], connections: int) -> float:
             event = events[i]
             if (wait := event.scheduled - time.perf_counter()) > 0:
                 time.sleep(wait)
+            body = event_body(ctx.tag, event.n, event.user, event.unit)
             try:
-                event.status, body = conn.request(intake_request(ctx, event))
+                event.status, body = conn.request(intake_request(ctx.slug, ctx.token, body))
             except OSError as exc:
                 conn.close()
                 event.error = f"{type(exc).__name__}: {exc}"
@@ -492,13 +428,7 @@ def open_loop(ctx: Context, events: list[Sent], connections: int) -> float:
                 event.error = f"HTTP {event.status}: {body[:200].decode(errors='replace')}"
         conn.close()
 
-    threads = [threading.Thread(target=client) for _ in range(connections)]
-    start = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return time.perf_counter() - start
+    return run_threads([client] * connections)
 
 
 def schedule(first_n: int, user_base: int, rate: float, duration: float, burst: int) -> list[Sent]:
@@ -523,14 +453,17 @@ def final_versions(events: list[Sent]) -> dict[str, tuple[int, float, float]]:
 def await_versions(receiver: Receiver, targets: dict[str, tuple[int, float, float]], start: int, timeout: float) -> int:
     """Wait until each user's final version has arrived; returns how many have not."""
     waiting = {user: version for user, (version, _, _) in targets.items()}
-    deadline = time.perf_counter() + timeout
-    while waiting and time.perf_counter() < deadline:
+
+    def arrived() -> bool:
+        nonlocal start
         fresh = receiver.since(start)
         start += len(fresh)
         for arrival in fresh:
             if waiting.get(arrival.user, math.inf) <= arrival.version:
                 del waiting[arrival.user]
-        time.sleep(0.02)
+        return not waiting
+
+    poll(arrived, timeout=timeout, interval=0.02)
     return len(waiting)
 
 
@@ -562,16 +495,16 @@ def run_end_to_end(ctx: Context, name: str, first_n: int, user_base: int, burst:
     return run
 
 
-def warm_up(ctx: Context, timeout: float) -> None:
+def warm_up(ctx: Context, web: Web, worker: Worker, timeout: float) -> None:
     """A few events through the whole path, so that every process has its connections and imports."""
     events = schedule(30_000_000, 900_000, 20, 1.5, 1)
     mark = ctx.receiver.count()
     open_loop(ctx, events, 4)
     if any(e.status != 202 for e in events):
         errors = Counter(e.error for e in events if e.status != 202)
-        sys.exit(f"warm-up events were refused: {errors.most_common(3)}\n{ctx.procs.log('gunicorn')}")
+        sys.exit(f"warm-up events were refused: {errors.most_common(3)}\n{web.tail()}")
     if missing := await_versions(ctx.receiver, final_versions(events), mark, timeout):
-        sys.exit(f"warm-up: {missing} pushes never arrived\n{ctx.procs.log('e2e')}")
+        sys.exit(f"warm-up: {missing} pushes never arrived\n{worker.tail()}")
 
 
 # --- Context and report --------------------------------------------------------------------------
@@ -581,7 +514,7 @@ def warm_up(ctx: Context, timeout: float) -> None:
 class Context:
     args: argparse.Namespace
     env: dict[str, str]
-    procs: Processes
+    workdir: Path
     receiver: Receiver
     meter: CpuMeter
     broker_url: str
@@ -597,8 +530,6 @@ def django_setup(env: dict[str, str]) -> None:
     """Configure Django in this process with the servers' environment (the preload runs here)."""
     os.environ.update(env)
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    # This file's directory comes first on sys.path, and its name would hide the `deliveries` app.
-    sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()
@@ -670,27 +601,22 @@ def parse_args() -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     sys.setswitchinterval(0.0005)  # client and receiver threads: hand the GIL over promptly
-    command = " ".join(["env $(TEST_ENV) .venv/bin/python bench/pushes.py", shlex.join(sys.argv[1:])]).strip()
-    print(f"deliveries benchmark: {command}")
-    print(f"code {code_version()}, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
     began = time.perf_counter()
-    idle_check = machine_busy()
-    time.sleep(1)
-    if (background := (machine_busy() - idle_check) * 100) > 20:
-        print(f"WARNING: the machine was already {background:.0f}% busy (of one core) before the run")
+    preamble("deliveries benchmark", "bench/pushes.py")
 
     workdir = Path(tempfile.mkdtemp(prefix="tally-bench-deliveries-"))
-    procs = Processes(workdir)
+    broker = RedisServer()  # the Celery broker, so that queue lengths and leftovers are this run's only
+    started: list[Process] = []
     receiver = Receiver()
     throughput: list[Throughput] = []
     e2e: list[EndToEnd] = []
     signatures = (0, 0)
     try:
         database_recreate(args.database_url, keep=False)
-        broker, broker_url = broker_start(procs)
-        args.broker_url = broker_url
+        broker_process = broker.start()
+        args.broker_url = broker_url = broker.url
         tag = secrets.token_hex(4)
-        env = server_env(args, 0)
+        env = server_env(args)
         env.update(
             DELIVERY_ALLOW_PRIVATE_NETWORKS="true",  # the receiver is on loopback
             CACHE_KEY_PREFIX=f"tally-bench-{tag}",  # wake-up flags of this run only
@@ -707,8 +633,8 @@ def main() -> int:
         slug, token = f"bench-{tag}", secrets.token_urlsafe(24)
         source = source_create(slug=slug, auth_mode="token", token=token)
         destination = destination_create(name=f"receiver-{tag}", url=receiver.url, source_slugs=[slug])
-        meter = CpuMeter(urlsplit(args.database_url).path.lstrip("/"), {broker.pid: "broker"})
-        ctx = Context(args, env, procs, receiver, meter, broker_url, tag, slug, token, destination.secret, source)
+        meter = CpuMeter(urlsplit(args.database_url).path.lstrip("/"), {broker_process.pid: "broker"})
+        ctx = Context(args, env, workdir, receiver, meter, broker_url, tag, slug, token, destination.secret, source)
         print(f"receiver {receiver.url}, broker {broker_url}, database {meter.database}, workdir {workdir}")
 
         if args.only in (None, "throughput"):
@@ -720,14 +646,15 @@ def main() -> int:
                 print(f"  {result.name.split()[0]}: {result.rate:.0f} pushes/s")
 
         if args.only in (None, "e2e"):
-            ctx.port = free_port()
-            gunicorn = shutil.which("gunicorn", path=str(BIN)) or "gunicorn"
-            server_cmd = [gunicorn, "config.wsgi", "-c", "config/gunicorn.py", "--access-logfile", "/dev/null"]
-            server = procs.start("gunicorn", server_cmd, {**env, "PORT": str(ctx.port)})
-            worker = worker_start(procs, env, "e2e", args.concurrency, beat=True)
-            meter.groups.update({server.pid: "gunicorn", worker.pid: "worker"})
-            wait_healthy(server, ctx.port, workdir / "gunicorn.log")
-            warm_up(ctx, timeout=60)
+            web = start_gunicorn(
+                env=env, log_dir=workdir, name="gunicorn", workers=args.workers, options=GUNICORN_OPTIONS
+            )
+            started.append(web)
+            meter.groups[web.pid] = "gunicorn"
+            ctx.port = web.port
+            worker = worker_start(ctx, "e2e", beat=True)
+            started.append(worker)
+            warm_up(ctx, web, worker, timeout=60)
             served = f"gunicorn {args.workers}x{args.threads} on port {ctx.port}"
             print(f"\nend to end: {args.rate:.0f} events/s through {served}")
             e2e.append(run_end_to_end(ctx, "one event per user", 10_000_000, 1_000_000, 1, args.duration))
@@ -738,7 +665,9 @@ def main() -> int:
                 print(f"  {name}: {len(e2e[-1].accepted)} events, {e2e[-1].missing} missing")
         signatures = receiver.verify_samples(destination.secret)
     finally:
-        procs.stop_all()
+        for process in reversed(started):
+            stop(process)
+        broker.stop()
         receiver.close()
         with contextlib.suppress(Exception):
             from django.db import connections

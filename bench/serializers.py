@@ -21,7 +21,6 @@ import argparse
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -38,6 +37,7 @@ import django
 django.setup()
 
 import rest_framework  # noqa: E402
+from intake import code_version  # noqa: E402
 
 from webhooks.adapters import parse_event  # noqa: E402
 from webhooks.adapters.base import prebuilt  # noqa: E402
@@ -45,7 +45,6 @@ from webhooks.adapters.native import EnvelopeSerializer, TestCompletedSerializer
 from webhooks.models import Source  # noqa: E402
 from webhooks.services import body_parse  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
 BODY = (
     b'{"id": "evt_bench_1", "type": "test.completed", "occurred_at": "2026-11-22T10:00:00Z",'
     b' "data": {"user": {"id": "u-42", "email": "u-42@example.com", "name": "User 42"},'
@@ -70,13 +69,6 @@ def median_us(run: Callable[[], object], *, number: int, repeat: int) -> float:
             run()
         rounds.append((time.perf_counter() - started) / number * 1e6)
     return statistics.median(rounds[1:])
-
-
-def code_version() -> str:
-    """The commit measured, `-dirty` when the working tree has changes."""
-    git = ["git", "-C", str(ROOT), "describe", "--always", "--dirty"]
-    done = subprocess.run(git, capture_output=True, text=True, check=False)
-    return done.stdout.strip() or "unknown"
 
 
 def main() -> int:

@@ -9,7 +9,7 @@ from django.db import DataError
 from django.http import HttpRequest, JsonResponse
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound, ParseError
+from rest_framework.exceptions import NotFound, ParseError, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import JSONParser
 
@@ -39,6 +39,11 @@ class JsonParser(JSONParser):
             return super().parse(stream, media_type, parser_context)
         except RecursionError:
             raise ParseError("JSON parse error - nested too deeply.") from None
+
+
+def config_error(exc: ValueError) -> ValidationError:
+    """A service's refusal of a configuration (its message says why) as the API's 400."""
+    return ValidationError({"non_field_errors": [str(exc)]})
 
 
 class RotateSerializer(serializers.Serializer[Any]):

@@ -11,7 +11,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from notifications.services import alert_raise
+from common.signals import database_error
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -43,12 +43,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         # caller may simply try again.
         view = type(context.get("view")).__name__
         logger.exception("database error", extra={"view": view})
-        alert_raise(
-            fingerprint=f"database_error:{view}:{type(exc).__name__}",
-            severity="critical",
-            title=f"Database error in {view}: {type(exc).__name__}",
-            details={"view": view, "error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__},
-        )
+        # Robust: the answer never depends on a receiver (notifications raises the alert).
+        database_error.send_robust(sender=None, view=view, exception=exc)
         exc = ServiceUnavailable(
             "Tally could not reach its database; nothing was stored. Try again.", code="database_error"
         )

@@ -11,6 +11,8 @@ import binascii
 import hashlib
 import hmac
 import secrets
+import time
+from collections.abc import Sequence
 from functools import lru_cache
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
@@ -57,6 +59,16 @@ def sign(secret: str, *, msg_id: str, timestamp: int, body: bytes) -> str:
     """The `webhook-signature` header value for one secret."""
     digest = _signature(secret_key(secret), msg_id, str(timestamp), body)
     return "v1," + base64.b64encode(digest).decode()
+
+
+def signature_headers(*, signing_secrets: Sequence[str], msg_id: str, body: bytes) -> dict[str, str]:
+    """webhook-id, webhook-timestamp (now) and webhook-signature: one signature per secret, any of them verifies."""
+    timestamp = int(time.time())
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": " ".join(sign(s, msg_id=msg_id, timestamp=timestamp, body=body) for s in signing_secrets),
+    }
 
 
 def verify(

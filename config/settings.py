@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "notifications",
     "progress",
     "crowdsourcing",
+    "console",
 ]
 
 MIDDLEWARE = [
@@ -294,7 +295,7 @@ CELERY_TASK_ROUTES = {"crowdsourcing.tasks.settle_task": {"queue": "pybossa"}}
 CELERY_TASK_ALWAYS_EAGER: bool = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "prune-event-payloads": {"task": "webhooks.tasks.prune_event_payloads", "schedule": 3600.0},
-    "process-waiting-events": {"task": "webhooks.tasks.process_waiting_events", "schedule": 60.0},
+    "process-waiting-events": {"task": "webhooks.tasks.sweep_waiting_events", "schedule": 60.0},
     "sweep-deliveries": {"task": "deliveries.tasks.sweep_deliveries", "schedule": DELIVERY_SWEEP_SECONDS},
     "flush-alerts": {"task": "notifications.tasks.flush_alerts", "schedule": 30.0},
     "prune-progress-jobs": {"task": "progress.tasks.prune_progress_jobs", "schedule": 600.0},
@@ -309,6 +310,8 @@ TELEGRAM_CHAT_IDS: list[str] = env.list("TELEGRAM_CHAT_IDS", default=[])
 TELEGRAM_API_BASE_URL: str = env.str("TELEGRAM_API_BASE_URL", default="https://api.telegram.org")
 ALERT_THROTTLE_SECONDS: int = env.int("ALERT_THROTTLE_SECONDS", default=600)
 ALERT_MAX_ATTEMPTS: int = env.int("ALERT_MAX_ATTEMPTS", default=20)
+# Seconds before each new try of a Telegram message (no jitter); the last value repeats.
+ALERT_RETRY_SCHEDULE: list[int] = env.list("ALERT_RETRY_SCHEDULE", cast=int, default=[10, 30, 60, 300, 900, 1800, 3600])
 ALERT_RETENTION_DAYS: int = env.int("ALERT_RETENTION_DAYS", default=90)
 # A delivery backlog older than this raises an alert.
 ALERT_BACKLOG_SECONDS: int = env.int("ALERT_BACKLOG_SECONDS", default=300)

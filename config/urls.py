@@ -12,7 +12,8 @@ from common.health import readyz
 from common.metrics import metrics_view
 from deliveries.api import DeliveryViewSet, DestinationViewSet
 from results.api import ResultViewSet, SummaryViewSet
-from webhooks.api import EventViewSet, SourceViewSet, WebhookView
+from webhooks.api import EventViewSet, SourceViewSet
+from webhooks.intake_api import WebhookView
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

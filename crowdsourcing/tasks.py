@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import random
 from datetime import timedelta
 from typing import Any
 
@@ -12,17 +11,11 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import OperationalError
 
+from common.backoff import backoff_delay
 from crowdsourcing.client import PybossaTransientError
 from crowdsourcing.services import event_fail, event_settle, events_stuck
 
 logger = logging.getLogger(__name__)
-
-
-def retry_delay(retries: int) -> float:
-    """PYBOSSA_RETRY_SCHEDULE (the last value repeats) with ±20 % jitter."""
-    schedule: list[int] = settings.PYBOSSA_RETRY_SCHEDULE
-    base = schedule[min(retries, len(schedule) - 1)]
-    return float(base * random.uniform(0.8, 1.2))
 
 
 @shared_task(bind=True, acks_late=True, soft_time_limit=240, time_limit=300)
@@ -33,7 +26,9 @@ def settle_task(self: Any, event_id: int) -> str:
     except (PybossaTransientError, SoftTimeLimitExceeded, OperationalError) as exc:
         if self.request.retries >= len(settings.PYBOSSA_RETRY_SCHEDULE):
             return event_fail(event_id=event_id, error=f"{type(exc).__name__}: {exc}")
-        raise self.retry(exc=exc, countdown=retry_delay(self.request.retries)) from None
+        # request.retries counts the retries before this try, whose failure is one more.
+        countdown = backoff_delay(schedule=settings.PYBOSSA_RETRY_SCHEDULE, failures=self.request.retries + 1)
+        raise self.retry(exc=exc, countdown=countdown) from None
     except Exception as exc:
         # Anything else will not go away by trying again: end the event, say why, and alert.
         logger.exception("settling a PYBOSSA task failed", extra={"event_pk": event_id})

@@ -11,8 +11,9 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 
 from deliveries.forms import DestinationAdminForm
+from deliveries.health import destination_disable, destination_enable
 from deliveries.models import Attempt, Delivery, Destination
-from deliveries.services import deliveries_replay, destination_disable, destination_enable
+from deliveries.replay import REPLAYABLE, deliveries_replay
 
 
 @admin.register(Destination)
@@ -33,7 +34,7 @@ class DestinationAdmin(admin.ModelAdmin[Destination]):
     filter_horizontal = ["sources"]
     readonly_fields = ["disabled_at", "disabled_reason", "consecutive_failures", "failing_since", "last_success_at"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-    actions = ["enable", "disable", "retry_failed"]
+    actions = ["enable", "disable", "replay_failed"]
 
     @admin.action(description="Enable: send waiting deliveries now")
     def enable(self, request: HttpRequest, queryset: QuerySet[Destination]) -> None:
@@ -47,11 +48,9 @@ class DestinationAdmin(admin.ModelAdmin[Destination]):
             destination_disable(destination=destination, reason=f"Disabled by {request.user} in the admin.")
         messages.success(request, f"Disabled {queryset.count()} destination(s).")
 
-    @admin.action(description="Retry all failed and dead deliveries")
-    def retry_failed(self, request: HttpRequest, queryset: QuerySet[Destination]) -> None:
-        failed = Delivery.objects.filter(
-            destination__in=queryset, status__in=[Delivery.Status.FAILED, Delivery.Status.DEAD]
-        )
+    @admin.action(description="Replay all failed and dead deliveries")
+    def replay_failed(self, request: HttpRequest, queryset: QuerySet[Destination]) -> None:
+        failed = Delivery.objects.filter(destination__in=queryset, status__in=REPLAYABLE)
         queued = deliveries_replay(deliveries=failed)
         messages.success(request, f"Queued {queued} replay(s).")
 
@@ -86,7 +85,7 @@ class DeliveryAdmin(admin.ModelAdmin[Delivery]):
         "version",
         "status",
         "rerun",
-        "attempts",
+        "attempt_count",
         "next_attempt_at",
         "short_error",
     ]
@@ -95,7 +94,7 @@ class DeliveryAdmin(admin.ModelAdmin[Delivery]):
     list_select_related = ["destination", "source"]
     show_full_result_count = False
     inlines = [AttemptInline]
-    actions = ["retry_selected"]
+    actions = ["replay_selected"]
     fields = readonly_fields = (
         "destination",
         "source",
@@ -104,7 +103,7 @@ class DeliveryAdmin(admin.ModelAdmin[Delivery]):
         "version",
         "status",
         "rerun",
-        "attempts",
+        "attempt_count",
         "next_attempt_at",
         "lease_expires_at",
         "last_status_code",
@@ -126,8 +125,8 @@ class DeliveryAdmin(admin.ModelAdmin[Delivery]):
     def pretty_snapshot(self, obj: Delivery) -> str:
         return format_html("<pre>{}</pre>", json.dumps(obj.snapshot, indent=2, ensure_ascii=False))
 
-    @admin.action(description="Retry selected (push the current summary again, rerun)")
-    def retry_selected(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
+    @admin.action(description="Replay selected (push the current summary again, rerun)")
+    def replay_selected(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
         queued = deliveries_replay(deliveries=queryset)
         messages.success(request, f"Queued {queued} replay(s).")
 

@@ -16,8 +16,9 @@ from rest_framework.response import Response
 
 from accounts.authentication import request_token
 from accounts.permissions import IsStaffToken, StaffOrReadOnly
-from common.api import Cursor, NewCredential, RotateSerializer
+from common.api import Cursor, NewCredential, RotateSerializer, config_error
 from common.filters import UtcDateTimeFilter
+from common.ids import ID_PATTERN
 from deliveries.destinations import (
     MAX_ATTEMPTS_RANGE,
     TIMEOUT_RANGE,
@@ -26,21 +27,12 @@ from deliveries.destinations import (
     destination_rotate_secret,
     destination_update,
 )
+from deliveries.health import destination_disable, destination_enable
 from deliveries.models import Delivery, Destination, delivery_pk
-from deliveries.services import (
-    REPLAYABLE,
-    deliveries_replay,
-    deliveries_replay_batches,
-    destination_disable,
-    destination_enable,
-)
+from deliveries.replay import REPLAYABLE, deliveries_replay, deliveries_replay_batches
 from webhooks.models import Source
 
 Queued = inline_serializer("Queued", {"queued": serializers.IntegerField()})
-
-
-def config_error(exc: ValueError) -> exceptions.ValidationError:
-    return exceptions.ValidationError({"non_field_errors": [str(exc)]})
 
 
 # --- Destinations ---------------------------------------------------------------------------------
@@ -118,7 +110,7 @@ class DestinationViewSet(
     pagination_class = Cursor
     filterset_class = DestinationFilter
     queryset = Destination.objects.prefetch_related("sources")
-    lookup_value_regex = r"\d{1,18}"
+    lookup_value_regex = ID_PATTERN
 
     @extend_schema(responses={201: CreatedDestinationSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -204,6 +196,8 @@ class DeliverySerializer(serializers.ModelSerializer[Delivery]):
     id = serializers.CharField(source="webhook_id", help_text="dlv_<row>_<version>, the push's webhook-id.")
     destination = serializers.CharField(source="destination.name")
     source = serializers.CharField(source="source.slug")  # type: ignore[assignment]
+    # Clients read `attempts`, as they always have.
+    attempts = serializers.IntegerField(source="attempt_count", min_value=0, max_value=2147483647, required=False)
 
     class Meta:
         model = Delivery
@@ -271,18 +265,14 @@ class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             raise exceptions.NotFound("No such delivery.", code="not_found")
         return found
 
-    @extend_schema(request=None, responses={202: Queued})
-    @action(detail=True, methods=["post"])
-    def retry(self, request: Request, pk: str) -> Response:
-        """Push this delivery's user's current summary again, marked rerun."""
+    def _replay(self) -> Response:
+        """Replay the delivery the URL names."""
         delivery = self.get_object()
         queued = deliveries_replay(deliveries=Delivery.objects.filter(pk=delivery.pk))
         return Response({"queued": queued}, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(operation_id="deliveries_retry_many", request=ReplayFilters, responses={202: Queued}, filters=False)
-    @action(detail=False, methods=["post"], url_path="retry", filterset_class=None, pagination_class=None)
-    def retry_many(self, request: Request) -> Response:
-        """Replay the failed and dead deliveries matching status, destination, since, until (JSON body or query)."""
+    def _replay_matching(self, request: Request) -> Response:
+        """Replay the failed and dead deliveries the request's filters select."""
         data = request.data if isinstance(request.data, dict) and request.data else request.query_params
         chosen = DeliveryFilter(data=data, queryset=self.get_queryset())
         if not chosen.is_valid():
@@ -295,3 +285,33 @@ class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             raise exceptions.ValidationError({"status": ["Only failed and dead deliveries are replayed."]})
         _, queued = deliveries_replay_batches(deliveries=chosen.qs)
         return Response({"queued": queued}, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={202: Queued})
+    @action(detail=True, methods=["post"])
+    def replay(self, request: Request, pk: str) -> Response:
+        """Push this delivery's user's current summary again, marked rerun."""
+        return self._replay()
+
+    @extend_schema(request=None, responses={202: Queued}, deprecated=True)
+    @action(detail=True, methods=["post"])
+    def retry(self, request: Request, pk: str) -> Response:
+        """Deprecated: the old name of replay/, which does the same."""
+        return self._replay()
+
+    @extend_schema(operation_id="deliveries_replay_many", request=ReplayFilters, responses={202: Queued}, filters=False)
+    @action(detail=False, methods=["post"], url_path="replay", filterset_class=None, pagination_class=None)
+    def replay_many(self, request: Request) -> Response:
+        """Replay the failed and dead deliveries matching status, destination, since, until (JSON body or query)."""
+        return self._replay_matching(request)
+
+    @extend_schema(
+        operation_id="deliveries_retry_many",
+        request=ReplayFilters,
+        responses={202: Queued},
+        filters=False,
+        deprecated=True,
+    )
+    @action(detail=False, methods=["post"], url_path="retry", filterset_class=None, pagination_class=None)
+    def retry_many(self, request: Request) -> Response:
+        """Deprecated: the old name of replay/, which does the same."""
+        return self._replay_matching(request)

@@ -15,7 +15,7 @@ from urllib3.exceptions import NewConnectionError
 
 from common.deadline import attach_current, deadline
 from common.logging import scrub
-from common.standard_webhooks import sign
+from common.standard_webhooks import signature_headers
 from deliveries.policy import AttemptOutcome, parse_retry_after
 from deliveries.ssrf import UnsafeDestination, pinned_address, url_check
 
@@ -98,15 +98,12 @@ def _clean(exc: BaseException) -> str:
 
 
 def signed_headers(*, secrets: list[str], msg_id: str, body: bytes, extra: dict[str, str]) -> dict[str, str]:
-    """Standard Webhooks headers; one signature per secret, so a receiver holding either verifies."""
-    timestamp = int(time.time())
+    """A push's headers: the destination's own, ours, and Standard Webhooks' signed with every secret."""
     return {
         **extra,
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": " ".join(sign(s, msg_id=msg_id, timestamp=timestamp, body=body) for s in secrets),
+        **signature_headers(signing_secrets=secrets, msg_id=msg_id, body=body),
     }
 
 

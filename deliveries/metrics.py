@@ -22,19 +22,21 @@ PUSH_LATENCY = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0, 7200.0),
 )
 
-# Deliveries in these states are few and indexed; delivered and superseded
-# ones (the many) are counted by PUSHES instead of by a scan.
-_OPEN_STATUSES = ("pending", "in_flight", "failed", "dead")
-
 
 def outbox_collect() -> Iterable[Metric]:
-    from deliveries.models import Delivery  # the app registry is ready by scrape time
+    # Imported here: the app registry is ready by scrape time.
+    from deliveries.models import Delivery
+    from deliveries.selectors import deliveries_due
+
+    # Deliveries in these states are few and indexed; delivered and superseded
+    # ones (the many) are counted by PUSHES instead of by a scan.
+    open_statuses = [Delivery.Status.PENDING, Delivery.Status.IN_FLIGHT, Delivery.Status.FAILED, Delivery.Status.DEAD]
 
     by_status = GaugeMetricFamily(
         "tally_deliveries", "Deliveries by status and destination (open states only).", labels=["status", "destination"]
     )
     rows = (
-        Delivery.objects.filter(status__in=_OPEN_STATUSES)
+        Delivery.objects.filter(status__in=open_statuses)
         .values_list("status", "destination__name")
         .annotate(n=Count("pk"))
         .order_by()
@@ -44,12 +46,7 @@ def outbox_collect() -> Iterable[Metric]:
     yield by_status
 
     now = timezone.now()
-    due = Delivery.objects.filter(
-        status=Delivery.Status.PENDING,
-        next_attempt_at__lte=now,
-        destination__active=True,
-        destination__disabled_at__isnull=True,
-    ).aggregate(n=Count("pk"), oldest=Min("next_attempt_at"))
+    due = deliveries_due(now=now).aggregate(n=Count("pk"), oldest=Min("next_attempt_at"))
     yield GaugeMetricFamily("tally_outbox_backlog", "Deliveries due now and not yet taken by a worker.", value=due["n"])
     age = (now - due["oldest"]).total_seconds() if due["oldest"] else 0.0
     yield GaugeMetricFamily(

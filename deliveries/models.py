@@ -7,6 +7,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from common.fields import EncryptedJSONField, EncryptedTextField
+from common.ids import parse_id
 
 
 class Destination(models.Model):
@@ -85,7 +86,9 @@ class Delivery(models.Model):
     snapshot_at = models.DateTimeField(help_text="When the summary reached this version.")
     rerun = models.BooleanField(default=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
+    # The column keeps its first name: renaming it would break the previous
+    # release's code, which runs beside this release's migrations.
+    attempt_count = models.PositiveIntegerField(default=0, db_column="attempts")
     next_attempt_at = models.DateTimeField()
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     claim = models.CharField(max_length=32, blank=True, help_text="Who holds the lease.")
@@ -160,6 +163,4 @@ class Attempt(models.Model):
 
 def delivery_pk(public_id: str) -> int | None:
     """The row of a delivery's public id (`dlv_<pk>_<version>`, its webhook-id) or of a bare number."""
-    raw = public_id.removeprefix("dlv_").split("_")[0]
-    # isascii: "²".isdigit() is true, but int() refuses it; 18 digits stay inside a bigint.
-    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
+    return parse_id(public_id, prefix="dlv_")

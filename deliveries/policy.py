@@ -10,6 +10,8 @@ from enum import Enum
 
 from django.conf import settings
 
+from common.backoff import backoff_delay
+
 RETRYABLE_STATUS = {408, 425, 429}
 MAX_RETRY_AFTER_SECONDS = 24 * 3600
 
@@ -50,14 +52,15 @@ def retry_delay(failures: int, *, retry_after: float | None = None, rng: random.
 
     The schedule (DELIVERY_RETRY_SCHEDULE) with ±20 % jitter, so retries of
     many deliveries to one destination spread out; a Retry-After from the
-    receiver wins when it asks for longer.
+    receiver wins when it asks for longer (up to a day).
     """
-    schedule: list[int] = settings.DELIVERY_RETRY_SCHEDULE
-    base = schedule[min(max(failures, 1), len(schedule)) - 1]
-    delay = base * (rng or random).uniform(0.8, 1.2)
-    if retry_after is not None:
-        delay = max(delay, min(retry_after, MAX_RETRY_AFTER_SECONDS))
-    return delay
+    return backoff_delay(
+        schedule=settings.DELIVERY_RETRY_SCHEDULE,
+        failures=failures,
+        retry_after=retry_after,
+        retry_after_cap=MAX_RETRY_AFTER_SECONDS,
+        rng=rng,
+    )
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:

@@ -1,18 +1,13 @@
-"""Delivery workers: thin tasks over deliveries.services."""
+"""Delivery workers: thin tasks over the outbox's worker side."""
 
 from __future__ import annotations
 
 from celery import shared_task
 from django.conf import settings
 
+from deliveries.outbox import FIRST_QUEUE, RETRY_QUEUE, wake_reset
 from deliveries.retention import deliveries_prune
-from deliveries.services import (
-    FIRST_QUEUE,
-    RETRY_QUEUE,
-    deliveries_process_due,
-    deliveries_sweep,
-    wake_reset,
-)
+from deliveries.worker import deliveries_process_due, deliveries_sweep
 
 
 @shared_task(

@@ -30,7 +30,15 @@ class MessageInline(admin.TabularInline[Message, Alert]):
     model = Message
     extra = 0
     can_delete = False
-    fields = readonly_fields = ("kind", "chat_id", "status", "attempts", "next_attempt_at", "sent_at", "last_error")
+    fields = readonly_fields = (
+        "kind",
+        "chat_id",
+        "status",
+        "attempt_count",
+        "next_attempt_at",
+        "sent_at",
+        "last_error",
+    )
 
     def has_add_permission(self, request: HttpRequest, obj: Alert | None = None) -> bool:
         return False
@@ -76,7 +84,7 @@ class AlertAdmin(admin.ModelAdmin[Alert]):
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin[Message]):
-    list_display = ["alert", "kind", "chat_id", "status", "attempts", "next_attempt_at", "sent_at"]
+    list_display = ["alert", "kind", "chat_id", "status", "attempt_count", "next_attempt_at", "sent_at"]
     list_filter = ["status", "kind"]
     search_fields = ["text", "last_error"]
     list_select_related = ["alert"]

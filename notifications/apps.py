@@ -8,4 +8,5 @@ class NotificationsConfig(AppConfig):
     verbose_name = "Alerts"
 
     def ready(self) -> None:
-        from notifications import signals  # noqa: F401 - connects the Celery failure handler
+        # Connect the alert handlers: Celery task failures, and what common signals.
+        from notifications import receivers, signals  # noqa: F401

@@ -59,7 +59,8 @@ class Message(models.Model):
     chat_id = models.CharField(max_length=64, blank=True)
     text = models.TextField()
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
+    # The column keeps its old name, so the previous release runs beside the migration.
+    attempt_count = models.PositiveIntegerField(default=0, db_column="attempts")
     next_attempt_at = models.DateTimeField()
     last_error = models.TextField(blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)

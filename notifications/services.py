@@ -19,6 +19,8 @@ from django.db import DatabaseError, connection, models, transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
+from common.backoff import backoff_delay
+from common.claims import rows_claim
 from common.db import delete_in_batches
 from common.logging import current_request_id, scrub
 from notifications import transport
@@ -34,7 +36,6 @@ SEVERITY_LEVEL = {
     "error": logging.ERROR,
     "critical": logging.CRITICAL,
 }
-RETRY_SECONDS = [10, 30, 60, 300, 900, 1800, 3600]
 MAX_TEXT = 3500  # Telegram allows 4096; leave room for the markup
 SEND_LEASE_SECONDS = 60
 
@@ -222,20 +223,14 @@ def alerts_flush() -> int:
 def _claim_one() -> Message | None:
     """Take one due message under a short lease, just before sending it."""
     now = timezone.now()
-    with transaction.atomic():
-        message = (
-            Message.objects.select_for_update(skip_locked=True)
-            .filter(status=Message.Status.PENDING, next_attempt_at__lte=now)
-            .order_by("next_attempt_at")
-            .first()
-        )
-        if message is None:
-            return None
-        # Longer than one send can take (two requests of at most 10 s each).
-        Message.objects.filter(pk=message.pk).update(
-            attempts=models.F("attempts") + 1, next_attempt_at=now + timedelta(seconds=SEND_LEASE_SECONDS)
-        )
-    return message
+    due = Message.objects.filter(status=Message.Status.PENDING, next_attempt_at__lte=now).order_by("next_attempt_at")
+    # Longer than one send can take (two requests of at most 10 s each).
+    lease = {
+        "attempt_count": models.F("attempt_count") + 1,
+        "next_attempt_at": now + timedelta(seconds=SEND_LEASE_SECONDS),
+    }
+    claimed = rows_claim(due=due, lease=lease)
+    return claimed[0] if claimed else None
 
 
 def messages_send_due(*, limit: int = 50) -> int:
@@ -251,7 +246,7 @@ def messages_send_due(*, limit: int = 50) -> int:
 
 
 def _send_one(message: Message) -> None:
-    attempts = message.attempts + 1
+    attempts = message.attempt_count + 1  # the claim counted this one in the row, not in `message`
     try:
         transport.send_message(chat_id=message.chat_id, text=message.text)
     except transport.TransportError as exc:
@@ -268,7 +263,8 @@ def _send_one(message: Message) -> None:
         Message.objects.filter(pk=message.pk).update(status=Message.Status.FAILED, last_error=str(error)[:1000])
         logger.error("alert message failed for good", extra={"alert_message": message.pk, "error": str(error)})
         return
-    delay = error.retry_after or RETRY_SECONDS[min(attempts, len(RETRY_SECONDS)) - 1]
+    # Telegram's flood control names the exact wait, shorter or longer than the schedule's.
+    delay = error.retry_after or backoff_delay(schedule=settings.ALERT_RETRY_SCHEDULE, failures=attempts, jitter=0)
     Message.objects.filter(pk=message.pk).update(
         next_attempt_at=timezone.now() + timedelta(seconds=delay), last_error=str(error)[:1000]
     )

@@ -31,6 +31,8 @@ def summary_list(
 
 
 def summary_get(*, source: str, user_id: str, reader: ApiToken | None = None) -> Summary | None:
+    if "\x00" in user_id:
+        return None  # PostgreSQL text cannot hold NUL, so no stored id has one
     return summary_list(source=source, user_id=user_id, reader=reader).first()
 
 
@@ -40,3 +42,9 @@ def result_list(*, reader: ApiToken | None = None) -> QuerySet[Result]:
     if reader is not None and not reader.is_staff:
         qs = qs.filter(source__destinations=reader.destination_id)
     return qs
+
+
+def source_id_by_slug(*, slug: str) -> int | None:
+    """The id of the source with this slug, found through Summary's foreign key: results does not import webhooks."""
+    sources = Summary.source.field.remote_field.model._default_manager
+    return sources.filter(slug=slug).values_list("pk", flat=True).first()

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
-from tests.servers import free_port
+from tests.servers import Handler, LoopbackServer
 
 TABLES = ("project", "task", "taskrun", "result")
 RUN_FIELDS = {"id", "task_id", "project_id", "user_id", "user_ip", "info", "finish_time", "created"}
@@ -51,16 +49,20 @@ def _error(status: int, target: str, action: str, message: str) -> dict[str, Any
     }
 
 
-class FakePybossa:
-    """PYBOSSA's REST API as Tally uses it: GET project/task/taskrun/result, PUT result; faults on demand."""
+class FakePybossa(LoopbackServer):
+    """PYBOSSA's REST API as Tally uses it: GET project/task/taskrun/result, PUT result; faults on demand.
+
+    It serves from `start()` (or `with`) until `close()`.
+    """
+
+    methods: ClassVar[frozenset[str]] = frozenset({"GET", "PUT", "POST", "DELETE"})
 
     def __init__(self, api_key: str = "pybossa-key-0123456789") -> None:
+        super().__init__()
         self.api_key = api_key
         self.require_key = True
         self.require_key_for_reads = False
         self.page_size_max = 100
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self.requests: list[Request] = []
         self.puts: list[Put] = []
         self.tables: dict[str, dict[int, dict[str, Any]]] = {name: {} for name in TABLES}
@@ -68,7 +70,6 @@ class FakePybossa:
         self._delays: list[_Rule] = []
         self._next_run_id = 1
         self._lock = threading.Lock()
-        self.server: ThreadingHTTPServer | None = None
 
     # --- setup -----------------------------------------------------------------------------------------------
 
@@ -209,59 +210,29 @@ class FakePybossa:
                 page = rows[offset : offset + limit]
             return 200, json.loads(json.dumps(page))
 
-    def start(self) -> FakePybossa:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            # Headers and body leave in separate writes: without this, delayed ACKs cost 40 ms a request.
-            disable_nagle_algorithm = True
-
-            def _handle(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                split = urlsplit(self.path)
-                query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
-                key = query.get("api_key") or self.headers.get("Authorization")
-                with fake._lock:
-                    fake.requests.append(Request(self.command, split.path, query, key))
-                delay = fake._take(fake._delays, split.path)
-                if delay:
-                    time.sleep(delay["seconds"])
-                fault = fake._take(fake._faults, split.path)
-                headers: dict[str, str] = {}
-                if fault:
-                    status, payload, headers = fault["status"], fault["body"], fault["headers"]
-                    if payload is None:
-                        payload = _error(status, "", self.command, "injected fault")
-                else:
-                    status, payload = fake._answer(self.command, split.path, query, key, raw)
-                body = payload if isinstance(payload, bytes) else str(payload).encode()
-                if not isinstance(payload, (bytes, str)):
-                    body = json.dumps(payload).encode()
-                    headers = {"Content-Type": "application/json", **headers}
-                with contextlib.suppress(OSError):  # the client gave up (timeout)
-                    self.send_response(status)
-                    for name, value in headers.items():
-                        self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-
-            do_GET = do_PUT = do_POST = do_DELETE = _handle
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def close(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
+    def handle(self, request: Handler) -> None:
+        raw = request.body()
+        split = urlsplit(request.path)
+        query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
+        key = query.get("api_key") or request.headers.get("Authorization")
+        with self._lock:
+            self.requests.append(Request(request.command, split.path, query, key))
+        delay = self._take(self._delays, split.path)
+        if delay:
+            time.sleep(delay["seconds"])
+        fault = self._take(self._faults, split.path)
+        headers: dict[str, str] = {}
+        if fault:
+            status, payload, headers = fault["status"], fault["body"], fault["headers"]
+            if payload is None:
+                payload = _error(status, "", request.command, "injected fault")
+        else:
+            status, payload = self._answer(request.command, split.path, query, key, raw)
+        body = payload if isinstance(payload, bytes) else str(payload).encode()
+        if not isinstance(payload, (bytes, str)):
+            body = json.dumps(payload).encode()
+            headers = {"Content-Type": "application/json", **headers}
+        request.answer(status, body, headers)
 
     def __enter__(self) -> FakePybossa:
         return self.start()

@@ -8,13 +8,11 @@ compose file, against the test database and a Redis of the test's own.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import shlex
 import shutil
-import signal
 import subprocess
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -28,13 +26,11 @@ import requests
 import yaml
 from django.conf import settings
 from django.core.management import get_commands
-from django.db import connection
 
-from deliveries.services import FIRST_QUEUE, RETRY_QUEUE
-from tests.servers import BIN, RedisServer, Worker, free_port, wait_until
+from deliveries.outbox import FIRST_QUEUE, RETRY_QUEUE
+from tests.servers import BIN, ROOT, Process, RedisServer, answers_ok, database_url, free_port, start_process
 from webhooks.guards import client_ip
 
-ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_TEXT = (ROOT / "docker-compose.yml").read_text()
 COMPOSE: dict[str, Any] = yaml.safe_load(COMPOSE_TEXT)
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
@@ -414,19 +410,18 @@ class Host:
         self.var = tmp_path / "var"
         (self.var / "metrics").mkdir(parents=True)
         (tmp_path / "run").mkdir()
-        database = connection.settings_dict
         # What .env and the shell would give compose.
         self.dotenv = {
             "SECRET_KEY": os.environ["SECRET_KEY"],
             "FIELD_ENCRYPTION_KEYS": os.environ["FIELD_ENCRYPTION_KEYS"],
             "POSTGRES_PASSWORD": "not-used-by-the-test-database",
-            "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+            "DATABASE_URL": database_url(),
             "CELERY_BROKER_URL": broker.url,
             "REDIS_URL": os.environ.get("REDIS_URL", ""),
             "WORKER_CONCURRENCY": "1",
             "RETRY_WORKER_CONCURRENCY": "1",
         }
-        self.started: list[Worker] = []
+        self.started: list[Process] = []
 
     def local(self, value: str) -> str:
         return value.replace(IMAGE_DATA_DIR, str(self.var))
@@ -450,19 +445,10 @@ class Host:
         program = BIN / words[0]
         return [str(program) if program.exists() else words[0], *words[1:]]
 
-    def start(self, service: str, env: dict[str, str], *extra: str) -> Worker:
+    def start(self, service: str, env: dict[str, str], *extra: str) -> Process:
         name = env["HOSTNAME"]
-        log = self.tmp_path / f"{name}.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [*self.argv(command_of(SERVICES[service])), *extra],
-                cwd=ROOT,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        started = Worker(process, log)
+        argv = [*self.argv(command_of(SERVICES[service])), *extra]
+        started = start_process(name, argv, env=env, log=self.tmp_path / f"{name}.log")
         self.started.append(started)
         return started
 
@@ -486,31 +472,10 @@ class Host:
             process.stop()
         left = []
         for process in self.started:
-            pid = process.process.pid
-            with contextlib.suppress(AssertionError):
-                wait_until(partial(group_ended, pid), timeout=10, what="the process group to end")
-            if group_alive(pid):
-                left.append(process.log.name)
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pid, signal.SIGKILL)
+            if not process.group_ended(timeout=10):
+                left.append(process.name)
+                process.kill()
         assert not left, f"processes outlived their stop: {left}"
-
-
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def group_ended(pgid: int) -> bool:
-    return not group_alive(pgid)
-
-
-def logged(process: Worker, text: str) -> bool:
-    assert process.process.poll() is None, process.log.read_text()
-    return text in process.log.read_text()
 
 
 @pytest.fixture
@@ -534,20 +499,14 @@ def test_gunicorn_from_the_image_cmd_answers_healthz_and_readyz_and_passes_the_w
     web = host.start("web", env)
     base = f"http://127.0.0.1:{port}"
 
-    def healthz() -> bool:
-        assert web.process.poll() is None, web.log.read_text()
-        with contextlib.suppress(requests.ConnectionError):
-            return requests.get(f"{base}/healthz", timeout=2).status_code == 200
-        return False
-
-    wait_until(healthz, timeout=30, what="gunicorn to answer /healthz")
+    web.wait_for(partial(answers_ok, f"{base}/healthz"), timeout=30, what="gunicorn to answer /healthz")
     ready = requests.get(f"{base}/readyz", timeout=10)
 
     assert ready.status_code == 200, ready.text
     assert ready.json() == {"status": "ready", "checks": {"database": "ok", "broker": "ok"}}
     check = host.healthcheck("web", env)
     assert check.returncode == 0, check.stderr
-    assert web.process.poll() is None
+    assert web.running()
 
 
 @pytest.mark.slow
@@ -557,7 +516,7 @@ def test_the_celery_workers_from_the_compose_commands_pass_their_health_checks(h
     envs = {service: host.env(service, f"tally-{service}-1") for service in ("worker", "worker-retry")}
     workers = {service: host.start(service, env, f"--hostname={env['HOSTNAME']}") for service, env in envs.items()}
     for service, worker in workers.items():
-        wait_until(partial(logged, worker, "ready."), timeout=60, what=f"{service} to start")
+        worker.wait_for_line("ready.", timeout=60, what=f"{service} to start")
 
     nodes = ",".join(f"celery@{env['HOSTNAME']}" for env in envs.values())
 
@@ -579,7 +538,7 @@ def test_the_celery_workers_from_the_compose_commands_pass_their_health_checks(h
             assert consumed == worker_queues(command_of(SERVICES[service]))
             # ${WORKER_CONCURRENCY:-4} and ${RETRY_WORKER_CONCURRENCY:-2}, as .env set them.
             assert stats.result()[node]["pool"]["max-concurrency"] == 1
-            assert worker.process.poll() is None
+            assert worker.running()
 
 
 @pytest.mark.slow
@@ -587,16 +546,16 @@ def test_beat_from_the_compose_command_sends_due_tasks_stays_up_and_passes_its_l
     env = host.env("beat", "tally-beat-1")
     beat = host.start("beat", env, f"--hostname={env['HOSTNAME']}")
     # Connected to the broker's control exchange (before that, a ping waits out its -t).
-    wait_until(lambda: logged(beat, "beat pidbox: Connected"), timeout=30, what="beat to start")
+    beat.wait_for_line("beat pidbox: Connected", timeout=30, what="beat to start")
 
     def passes() -> bool:
         return host.healthcheck("beat", env).returncode == 0
 
-    wait_until(passes, timeout=30, interval=0.5, what="beat to answer its health check")
-    wait_until(lambda: logged(beat, "Sending due task"), timeout=30, what="beat to send a due task")
+    beat.wait_for(passes, timeout=30, interval=0.5, what="beat to answer its health check")
+    beat.wait_for_line("Sending due task", timeout=30, what="beat to send a due task")
 
     assert passes()
-    assert beat.process.poll() is None
+    assert beat.running()
     assert list(host.var.glob("celerybeat-schedule*"))  # --schedule=/app/var/...: the data folder
 
 

@@ -21,10 +21,15 @@ from results.services import (
     result_record_reset,
     user_erase,
 )
-from webhooks.adapters import Action, ParsedEvent, PayloadInvalid, Reset, Settle, parse_event
+from webhooks.adapters import Action, ParsedEvent, PayloadInvalid, Reset, Settle, parse_event, settlement_queue
 from webhooks.models import Event, Source
 
 logger = logging.getLogger(__name__)
+
+# The answer to an idempotency key already stored: nothing is stored or changed, so no event has it as status.
+DUPLICATE = "duplicate"
+# Events still to be applied or settled need their raw body.
+_BODY_NEEDED = (Event.Status.PAUSED, Event.Status.PROCESSING)
 
 
 class InvalidJson(Exception):
@@ -34,7 +39,7 @@ class InvalidJson(Exception):
 @dataclass(frozen=True)
 class IntakeResult:
     event_id: int
-    status: str  # accepted, processing, duplicate, ignored, paused
+    status: str  # the stored event's Event.Status, or DUPLICATE
 
 
 def _reject_constant(name: str) -> None:
@@ -68,14 +73,14 @@ def event_apply(*, source_id: int, event_id: int, action: Action, at: datetime) 
     settle with PYBOSSA, which a worker does after the commit (`processing`).
     """
     if isinstance(action, Settle):
-        from crowdsourcing.tasks import settle_task  # the worker's app imports this one
 
         def wake() -> None:
             try:
-                settle_task.delay(event_id)
+                settlement_queue(event_id=event_id)
             except Exception:
-                # The broker is down: the event is stored as processing, and the
-                # periodic pass for stuck settlements queues it later.
+                # The broker is down (or nothing registered to settle): the event
+                # is stored as processing, and the periodic pass for stuck
+                # settlements queues it later.
                 logger.warning("could not queue a PYBOSSA settlement", exc_info=True, extra={"event_pk": event_id})
 
         transaction.on_commit(wake)
@@ -111,7 +116,17 @@ def event_bodies_erase(*, source_id: int, user_id: str) -> int:
     needle = json.dumps(user_id)  # the id as it stands in the JSON text, quotes included
     return (
         Event.objects.filter(source_id=source_id, body__contains=needle)
-        .exclude(status__in=[Event.Status.PAUSED, Event.Status.PROCESSING])
+        .exclude(status__in=_BODY_NEEDED)
+        .update(body="")
+    )
+
+
+def event_payloads_prune(*, older_than: datetime) -> int:
+    """Blank the raw bodies of events received before `older_than`; the rows stay."""
+    return (
+        Event.objects.filter(received_at__lt=older_than)
+        .exclude(body="")
+        .exclude(status__in=_BODY_NEEDED)
         .update(body="")
     )
 
@@ -159,7 +174,7 @@ def event_receive(
         )
         if existing is None:
             raise
-        return IntakeResult(existing, "duplicate")
+        return IntakeResult(existing, DUPLICATE)
     return IntakeResult(event.pk, status)
 
 
@@ -198,11 +213,11 @@ def event_reject(*, source: Source, body: bytes, header_id: str | None, code: st
 @transaction.atomic
 def source_resume(*, source: Source) -> None:
     """Unpause a source and queue its waiting events."""
-    from webhooks.tasks import process_paused_events  # tasks import this module
+    from webhooks.tasks import apply_waiting_events_of_source  # tasks import this module
 
     Source.objects.filter(pk=source.pk).update(paused=False, updated_at=timezone.now())
     source.paused = False
-    transaction.on_commit(lambda: process_paused_events.delay(source.pk))
+    transaction.on_commit(lambda: apply_waiting_events_of_source.delay(source.pk))
 
 
 def source_pause(*, source: Source) -> None:
@@ -210,7 +225,7 @@ def source_pause(*, source: Source) -> None:
     source.paused = True
 
 
-def _paused_event_apply(event: Event) -> None:
+def _waiting_event_apply(event: Event) -> None:
     """Apply one waiting event in its own savepoint; one that fails is set aside, not retried forever."""
     try:
         parsed = parse_event(event.source, body_parse(event.body.encode()), header_id=event.idempotency_key)
@@ -239,7 +254,7 @@ def _paused_event_apply(event: Event) -> None:
     event.status = status
 
 
-def paused_events_process(*, source_id: int, batch_size: int = 200) -> int:
+def waiting_events_apply(*, source_id: int, batch_size: int = 200) -> int:
     """Apply a resumed source's waiting events in arrival order; returns how many were settled.
 
     Each batch holds the source's row lock, so a resume and the periodic pass
@@ -265,10 +280,24 @@ def paused_events_process(*, source_id: int, batch_size: int = 200) -> int:
                 return done
             now = timezone.now()
             for event in events:
-                _paused_event_apply(event)
+                _waiting_event_apply(event)
                 tried.append(event.pk)
             settled = [event for event in events if event.status != Event.Status.PAUSED]
             for event in settled:
                 event.processed_at = now
             Event.objects.bulk_update(settled, ["status", "error_code", "error_detail", "processed_at"])
             done += len(settled)
+
+
+def waiting_events_sweep() -> int:
+    """Apply the events still waiting for sources that are no longer paused; returns how many were settled.
+
+    A webhook that read its source as paused just before a resume is stored
+    after the resume's own task ran; this periodic pass picks it up.
+    """
+    waiting = (
+        Event.objects.filter(status=Event.Status.PAUSED, source__paused=False)
+        .values_list("source_id", flat=True)
+        .distinct()
+    )
+    return sum(waiting_events_apply(source_id=source_id) for source_id in waiting)

@@ -243,7 +243,7 @@ def test_after_a_destination_rotation_pushes_carry_a_signature_for_each_secret(s
 
 
 def test_bulk_replay_takes_only_failed_and_dead_deliveries_in_batches(tenants, staff, monkeypatch):
-    from deliveries import services
+    from deliveries import replay as services
 
     monkeypatch.setattr(services, "REPLAY_BATCH", 1)
     acme, _ = tenants

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import socket
 import time
 from collections.abc import Iterator
 
@@ -11,7 +10,7 @@ import pytest
 from django.db import connection
 
 from common.health import describe
-from tests.servers import RedisServer, free_port
+from tests.servers import RedisServer, free_port, silent_server
 
 # Time /readyz may take beyond READINESS_TIMEOUT_SECONDS: the request itself,
 # thread start-up, a loaded test machine.
@@ -47,13 +46,6 @@ def database_at(host: str, port: int) -> Iterator[None]:
         yield
     finally:
         settings_dict["HOST"], settings_dict["PORT"] = saved
-
-
-@contextlib.contextmanager
-def silent_server() -> Iterator[int]:
-    """A port that accepts connections (the kernel completes the handshake) and never answers a byte."""
-    with socket.create_server(("127.0.0.1", 0), backlog=16) as sock:
-        yield sock.getsockname()[1]
 
 
 def timed_get(client, path: str = "/readyz"):

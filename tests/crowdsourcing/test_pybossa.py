@@ -7,7 +7,7 @@ import logging
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from common.logging import JsonFormatter
 from crowdsourcing.tasks import settle_stuck_tasks
@@ -247,6 +247,13 @@ def test_backfill_refuses_a_source_that_is_not_pybossa(db):
 
     with pytest.raises(Exception, match="not a PYBOSSA source"):
         backfill(native.slug, "--project-id", "1")
+
+
+@pytest.mark.parametrize("project_id", ["-1", "abc", "٣", "1" * 19])
+def test_backfill_refuses_what_is_not_a_project_id(fake, pb, project_id):
+    with pytest.raises(CommandError, match="must be a PYBOSSA project id"):
+        backfill(pb.slug, "--project-id", project_id)
+    assert fake.requests == [], "PYBOSSA is not asked"
 
 
 def test_a_settlement_whose_wake_up_was_lost_is_queued_again_later(fake, pb, client, eager_tasks, settings):

@@ -7,18 +7,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
-from tests.servers import RedisServer, Worker, start_worker
+from tests.servers import RedisServer, Worker, database_url, start_worker
 
 
 @pytest.fixture
 def worker_env(broker: RedisServer) -> dict[str, str]:
     """The worker's environment: this test database, this broker, short retries and leases."""
-    database = connection.settings_dict
     env = dict(os.environ)
     env.update(
-        DATABASE_URL=f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+        DATABASE_URL=database_url(),
         CELERY_BROKER_URL=broker.url,
         DELIVERY_RETRY_SCHEDULE="1,1,1,1,1,1,1,1,1",
         # A short lease (a killed worker's row comes back quickly), and the

@@ -6,6 +6,7 @@ import re
 from io import StringIO
 
 import pytest
+import yaml
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db import connection
@@ -13,7 +14,7 @@ from django.test import Client
 
 from accounts.services import api_token_create
 from deliveries.models import Attempt, Delivery, Destination
-from deliveries.services import deliveries_process_due
+from deliveries.worker import deliveries_process_due
 from tests.factories import completed, make_source
 
 pytestmark = pytest.mark.django_db
@@ -64,6 +65,64 @@ def test_retry_of_an_unknown_delivery_is_404(staff):
     assert staff.get("/api/v1/deliveries/").status_code == 200
     assert staff.post("/api/v1/deliveries/dlv_999_1/retry/").status_code == 404
     assert staff.post("/api/v1/deliveries/nonsense/retry/").status_code == 404
+
+
+def test_replay_paths_answer_as_the_retry_paths_always_have(source, destination, post_webhook, staff):
+    post_webhook(source, completed(user="u-1"))
+    post_webhook(source, completed(user="u-2"))
+    Delivery.objects.update(status="failed")
+    first = Delivery.objects.get(user_id="u-1")
+
+    one = staff.post(f"/api/v1/deliveries/{first.webhook_id}/replay/")
+    rest = staff.post("/api/v1/deliveries/replay/", {"status": "failed"}, content_type="application/json")
+
+    assert (one.status_code, one.json()) == (202, {"queued": 1})
+    assert (rest.status_code, rest.json()) == (202, {"queued": 1})
+    assert Delivery.objects.filter(status="pending", rerun=True).count() == 2
+    assert staff.post("/api/v1/deliveries/replay/", {}, content_type="application/json").status_code == 400
+    assert staff.post("/api/v1/deliveries/dlv_999_1/replay/").status_code == 404
+
+
+def test_the_schema_names_replays_and_keeps_retry_as_a_deprecated_alias(client):
+    document = yaml.safe_load(client.get("/api/schema/").content)
+    paths = document["paths"]
+
+    operations = {
+        path: (paths[path]["post"]["operationId"], paths[path]["post"].get("deprecated", False))
+        for path in (
+            "/api/v1/deliveries/{id}/replay/",
+            "/api/v1/deliveries/replay/",
+            "/api/v1/deliveries/{id}/retry/",
+            "/api/v1/deliveries/retry/",
+        )
+    }
+    assert operations == {
+        "/api/v1/deliveries/{id}/replay/": ("deliveries_replay_create", False),
+        "/api/v1/deliveries/replay/": ("deliveries_replay_many", False),
+        "/api/v1/deliveries/{id}/retry/": ("deliveries_retry_create", True),
+        "/api/v1/deliveries/retry/": ("deliveries_retry_many", True),
+    }
+    delivery = document["components"]["schemas"]["Delivery"]["properties"]
+    assert delivery["attempts"] == {"type": "integer", "maximum": 2147483647, "minimum": 0}
+    assert "attempt_count" not in delivery
+
+
+def test_the_admin_replays_selected_deliveries_and_a_destinations_failures(
+    source, destination, post_webhook, admin_client
+):
+    post_webhook(source, completed(user="u-1"))
+    post_webhook(source, completed(user="u-2"))
+    Delivery.objects.update(status="failed")
+    first = Delivery.objects.get(user_id="u-1")
+
+    admin_client.post("/admin/deliveries/delivery/", {"action": "replay_selected", "_selected_action": [first.pk]})
+    assert Delivery.objects.filter(status="pending", rerun=True).count() == 1
+    admin_client.post(
+        "/admin/deliveries/destination/", {"action": "replay_failed", "_selected_action": [destination.pk]}
+    )
+
+    assert Delivery.objects.filter(status="pending", rerun=True).count() == 2
+    assert not Delivery.objects.filter(status="failed").exists()
 
 
 def test_client_tokens_read_their_deliveries_and_only_staff_replay(source, destination):

@@ -17,7 +17,7 @@ from django.db import connection
 
 from deliveries.destinations import destination_create
 from deliveries.models import Attempt, Delivery, Destination
-from deliveries.services import deliveries_process_due
+from deliveries.worker import deliveries_process_due
 from tests.conftest import RECEIVER_SECRET
 from tests.factories import completed
 from tests.servers import RawReceiver, Receiver, wait_until

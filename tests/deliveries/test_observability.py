@@ -186,7 +186,7 @@ def test_one_request_id_follows_an_event_through_every_process_and_no_secret_is_
         wait_until(
             lambda: any(request_id in text for text in telegram.texts()), timeout=60, what="the alert on Telegram"
         )
-        wait_until(lambda: b'"push failed"' in worker.log.read_bytes(), what="the worker's push line")
+        worker.wait_for_line('"push failed"', timeout=20, what="the worker's push line")
         time.sleep(0.5)  # the last lines reach the files
         pushed_signatures = [r.headers["webhook-signature"] for r in receiver.requests]
     finally:

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from deliveries.destinations import destination_create
+from deliveries.health import destination_enable
 from deliveries.models import Attempt, Delivery, Destination
-from deliveries.services import destination_enable
 from tests.factories import completed
 from tests.servers import Reply, free_port, wait_until
 
@@ -120,7 +120,7 @@ def test_400_fails_at_once(source, destination, receiver, post_webhook, workers)
     time.sleep(2)
     assert len(receiver.requests) == 1
     delivery = Delivery.objects.get()
-    assert (delivery.last_status_code, delivery.attempts) == (400, 1)
+    assert (delivery.last_status_code, delivery.attempt_count) == (400, 1)
     assert Attempt.objects.get().level == "error"
 
 

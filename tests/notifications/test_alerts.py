@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 import time
 from datetime import timedelta
 
@@ -15,12 +14,12 @@ from django.utils import timezone
 
 from deliveries.destinations import destination_create
 from deliveries.models import Delivery, Destination
-from deliveries.services import deliveries_process_due, deliveries_sweep
+from deliveries.worker import deliveries_process_due, deliveries_sweep
 from notifications.models import Alert, Message
 from notifications.services import alert_raise, alerts_flush, messages_send_due
 from tests.factories import completed, make_source
 from tests.notifications.conftest import BOT_TOKEN, OPS_CHAT
-from tests.servers import BotReply, FakeTelegram, Receiver, Reply, free_port
+from tests.servers import BotReply, FakeTelegram, Receiver, Reply, free_port, silent_server
 
 pytestmark = pytest.mark.django_db
 
@@ -121,7 +120,7 @@ def test_a_502_then_200_sends_the_alert_once(telegram: FakeTelegram):
 
     messages_send_due()
     message = Message.objects.get()
-    assert (message.status, message.attempts) == ("pending", 1)
+    assert (message.status, message.attempt_count) == ("pending", 1)
     assert "Bad Gateway" in message.last_error
 
     Message.objects.update(next_attempt_at=timezone.now())
@@ -156,6 +155,33 @@ def test_429_waits_as_long_as_telegram_asks(telegram: FakeTelegram):
     message = Message.objects.get()
     assert message.status == "pending"
     assert message.next_attempt_at >= timezone.now() + timedelta(seconds=40)
+
+
+def test_a_retry_after_shorter_than_the_schedule_is_waited_exactly(telegram: FakeTelegram):
+    too_many = {"ok": False, "error_code": 429, "description": "Too Many Requests", "parameters": {"retry_after": 3}}
+    telegram.script = [BotReply(429, too_many)]
+    alert_raise(fingerprint="f", title="Trouble")
+    before = timezone.now()
+
+    messages_send_due()
+
+    waits_until = Message.objects.get().next_attempt_at
+    assert before + timedelta(seconds=3) <= waits_until <= timezone.now() + timedelta(seconds=3)
+
+
+def test_transient_failures_wait_the_alert_schedule_without_jitter_the_last_value_repeating(telegram, settings):
+    settings.ALERT_RETRY_SCHEDULE = [100, 200]
+    bad_gateway = BotReply(502, {"ok": False, "error_code": 502, "description": "Bad Gateway"})
+    telegram.script = [bad_gateway, bad_gateway, bad_gateway]
+    alert_raise(fingerprint="f", title="Trouble")
+
+    for seconds in (100, 200, 200):
+        before = timezone.now()
+        messages_send_due()
+        after = timezone.now()
+        waits_until = Message.objects.get().next_attempt_at
+        assert before + timedelta(seconds=seconds) <= waits_until <= after + timedelta(seconds=seconds)
+        Message.objects.update(next_attempt_at=timezone.now())
 
 
 def test_with_telegram_down_intake_and_delivery_work_and_alerts_wait(
@@ -337,23 +363,18 @@ def test_permanent_errors_fail_at_once_and_transient_ones_wait_for_a_retry(teleg
 
     message = Message.objects.get()
     assert message.status == final
-    assert message.attempts == 1
+    assert message.attempt_count == 1
 
 
 @pytest.mark.django_db(transaction=True)
 def test_the_request_path_never_waits_on_telegram(source, post_webhook, settings):
-    hanging = socket.socket()
-    hanging.bind(("127.0.0.1", 0))
-    hanging.listen(16)  # accepts connections, never answers
     settings.TELEGRAM_BOT_TOKEN = BOT_TOKEN
     settings.TELEGRAM_CHAT_IDS = [OPS_CHAT]
-    settings.TELEGRAM_API_BASE_URL = f"http://127.0.0.1:{hanging.getsockname()[1]}"
-    try:
+    with silent_server() as port:
+        settings.TELEGRAM_API_BASE_URL = f"http://127.0.0.1:{port}"
         started = time.monotonic()
         response = post_webhook(source, completed(score="bad"))
         elapsed = time.monotonic() - started
-    finally:
-        hanging.close()
 
     assert response.status_code == 400
     assert elapsed < 2, "the alert is only stored and queued on the request path"

@@ -9,9 +9,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+from django.db import transaction
 
+from results.locking import summary_lock_for_intake
 from results.models import Result, Summary
-from results.services import summaries_rebuild
+from results.rebuild import summaries_rebuild
 from tests.factories import TOKEN, completed, make_source
 from webhooks.services import event_receive
 
@@ -73,3 +75,12 @@ def test_forty_concurrent_events_for_one_user_equal_applying_them_one_by_one(liv
     assert concurrent["units_completed"] == 8
     assert Result.objects.filter(source=concurrent_source).count() == 8
     assert summaries_rebuild(check=True).drifted == 0
+
+
+@pytest.mark.django_db
+def test_the_intake_lock_returns_the_whole_summary(source):
+    with transaction.atomic():
+        summary = summary_lock_for_intake(source_id=source.pk, user_id="u-1", email="u-1@example.com")
+
+    assert summary.get_deferred_fields() == set(), "the upsert's RETURNING lists every column of Summary"
+    assert (summary.user_email, summary.version) == ("u-1@example.com", 0)

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from results.models import Summary
-from results.services import summaries_rebuild
+from results.rebuild import summaries_rebuild
 from tests.factories import BASE_TIME, completed, dumps, make_source, reset, user_deleted
 from webhooks.services import event_receive
 

@@ -6,7 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from results.models import Result, Summary
-from results.services import summaries_rebuild
+from results.rebuild import summaries_rebuild
 from tests.factories import completed, make_source, reset
 
 pytestmark = pytest.mark.django_db

@@ -7,11 +7,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from config.celery_app import app as celery_app
 from results.models import Summary
 from tests.factories import completed
 from webhooks.models import Event, Source
 from webhooks.services import source_pause
-from webhooks.tasks import process_waiting_events, prune_event_payloads
+from webhooks.tasks import prune_event_payloads, sweep_waiting_events
 
 pytestmark = pytest.mark.django_db
 
@@ -36,10 +37,10 @@ def test_events_left_waiting_after_a_resume_are_applied_by_the_periodic_pass(sou
     # The resume's own task already ran; this event raced it.
     Source.objects.filter(pk=source.pk).update(paused=False)
 
-    assert process_waiting_events() == 1
+    assert sweep_waiting_events() == 1
     assert Event.objects.get().status == "accepted"
     assert Summary.objects.get(source=source).units_completed == 1
-    assert process_waiting_events() == 0
+    assert sweep_waiting_events() == 0
 
 
 @pytest.mark.django_db(transaction=True)
@@ -61,7 +62,7 @@ def test_a_waiting_event_that_meets_a_lock_timeout_stays_waiting_and_is_applied_
         with connection.cursor() as cursor:
             cursor.execute("SET lock_timeout = '200ms'")
 
-        assert process_waiting_events() == 0
+        assert sweep_waiting_events() == 0
         assert Event.objects.get(idempotency_key__isnull=False, status="paused")
     finally:
         other.rollback()
@@ -69,6 +70,19 @@ def test_a_waiting_event_that_meets_a_lock_timeout_stays_waiting_and_is_applied_
         with connection.cursor() as cursor:
             cursor.execute("SET lock_timeout = 0")
 
-    assert process_waiting_events() == 1
+    assert sweep_waiting_events() == 1
     assert Summary.objects.get(source=source).units_completed == 2
     assert not Event.objects.filter(status="rejected").exists()
+
+
+def test_the_old_task_names_still_run_for_one_release(source, post_webhook):
+    for unit, old_name, args in [
+        ("a", "webhooks.tasks.process_paused_events", (source.pk,)),
+        ("b", "webhooks.tasks.process_waiting_events", ()),
+    ]:
+        source_pause(source=source)
+        post_webhook(source, completed(unit=unit))
+        Source.objects.filter(pk=source.pk).update(paused=False)
+
+        assert celery_app.tasks[old_name](*args) == 1
+    assert Summary.objects.get(source=source).units_completed == 2

@@ -8,8 +8,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import ApiToken
+from accounts.selectors import destination_id_by_name
 from accounts.services import api_token_create
-from deliveries.models import Destination
 
 
 class Command(BaseCommand):
@@ -24,7 +24,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, name: str, staff: bool, destination: str | None, **options: Any) -> None:
         destination_id = None
         if destination is not None:
-            destination_id = Destination.objects.filter(name=destination).values_list("pk", flat=True).first()
+            destination_id = destination_id_by_name(name=destination)
             if destination_id is None:
                 raise CommandError(f"No destination {destination!r}.")
         if ApiToken.objects.filter(name=name).exists():

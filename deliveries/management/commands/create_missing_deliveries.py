@@ -6,14 +6,10 @@ from argparse import ArgumentParser
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
 from deliveries.models import Destination
-from deliveries.services import deliveries_enqueue, summaries_missing_for
+from deliveries.replay import deliveries_backfill
 from progress.reporting import CommandProgress
-from results.models import Summary
-
-BATCH = 500
 
 
 class Command(BaseCommand):
@@ -28,20 +24,14 @@ class Command(BaseCommand):
             raise CommandError(f"No destination {destination!r}.")
         if not found.active:
             raise CommandError(f"Destination {destination!r} is inactive; activate it first.")
-        ids = list(summaries_missing_for(found).values_list("pk", flat=True))
-        queued = 0
         with CommandProgress(
             self,
             description=f"Queueing missing deliveries for {destination}",
             workid="summaries",
             unit="summaries",
         ) as progress:
-            progress.update(0, len(ids))
-            for start in range(0, len(ids), BATCH):
-                with transaction.atomic():
-                    # Locked like intake locks them, so a concurrent event cannot
-                    # slip a newer version in between.
-                    batch = list(Summary.objects.select_for_update().filter(pk__in=ids[start : start + BATCH]))
-                    queued += deliveries_enqueue(summaries=batch, destination_ids=[found.pk])
-                progress.update(min(start + BATCH, len(ids)), len(ids), text=f"{queued} queued")
-        self.stdout.write(f"missing: {len(ids)}  queued: {queued}")
+            missing, queued = deliveries_backfill(
+                destination=found,
+                on_progress=lambda done, total, queued: progress.update(done, total, text=f"{queued} queued"),
+            )
+        self.stdout.write(f"missing: {missing}  queued: {queued}")

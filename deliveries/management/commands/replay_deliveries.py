@@ -8,8 +8,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_datetime
 
-from deliveries.models import Delivery, Destination
-from deliveries.services import deliveries_filter, deliveries_replay_batches
+from deliveries.models import Destination
+from deliveries.replay import REPLAYABLE, deliveries_replay_batches
+from deliveries.selectors import deliveries_filter
 from progress.reporting import CommandProgress
 
 
@@ -17,7 +18,7 @@ class Command(BaseCommand):
     help = "Replay deliveries (default: failed and dead ones) with rerun: true."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument("--status", choices=[Delivery.Status.FAILED, Delivery.Status.DEAD])
+        parser.add_argument("--status", choices=REPLAYABLE)
         parser.add_argument("--destination", help="Destination name.")
         parser.add_argument("--since", help="ISO 8601 time; deliveries created at or after it.")
         parser.add_argument("--until", help="ISO 8601 time; deliveries created before it.")
@@ -26,7 +27,7 @@ class Command(BaseCommand):
         since, until = self._time(options["since"], "--since"), self._time(options["until"], "--until")
         if options["destination"] and not Destination.objects.filter(name=options["destination"]).exists():
             raise CommandError(f"No destination {options['destination']!r}.")
-        statuses = [options["status"]] if options["status"] else [Delivery.Status.FAILED, Delivery.Status.DEAD]
+        statuses = [options["status"]] if options["status"] else REPLAYABLE
         selected = deliveries_filter(destination=options["destination"], since=since, until=until).filter(
             status__in=statuses
         )

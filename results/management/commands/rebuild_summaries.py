@@ -8,8 +8,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from progress.reporting import CommandProgress
-from results.services import summaries_rebuild
-from webhooks.models import Source
+from results.rebuild import summaries_rebuild
+from results.selectors import source_id_by_slug
 
 
 class Command(BaseCommand):
@@ -23,10 +23,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, source: str | None, check: bool, batch_size: int, **options: Any) -> None:
         source_id = None
         if source is not None:
-            found = Source.objects.filter(slug=source).first()
-            if found is None:
+            source_id = source_id_by_slug(slug=source)
+            if source_id is None:
                 raise CommandError(f"No source {source!r}.")
-            source_id = found.pk
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
         action = "checking" if check else "rebuilding"

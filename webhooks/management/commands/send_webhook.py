@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from argparse import ArgumentParser
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 import requests
 from django.core.management.base import BaseCommand, CommandError
 
-from common.standard_webhooks import sign
+from common.standard_webhooks import signature_headers
 from webhooks.models import Source
 
 
@@ -33,12 +32,7 @@ class Command(BaseCommand):
             raise CommandError(f"Cannot read {file}: {exc}") from None
         headers = {"Content-Type": "application/json"}
         if found.auth_mode == Source.AuthMode.STANDARD:
-            msg_id, timestamp = f"msg_{uuid.uuid4().hex}", int(time.time())
-            headers |= {
-                "webhook-id": msg_id,
-                "webhook-timestamp": str(timestamp),
-                "webhook-signature": sign(found.secret, msg_id=msg_id, timestamp=timestamp, body=body),
-            }
+            headers |= signature_headers(signing_secrets=[found.secret], msg_id=f"msg_{uuid.uuid4().hex}", body=body)
         elif found.auth_mode == Source.AuthMode.TOKEN:
             headers["Authorization"] = f"Bearer {found.token}"
         url = f"{base_url.rstrip('/')}/api/v1/webhooks/{found.slug}/"

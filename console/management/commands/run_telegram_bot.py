@@ -1,7 +1,7 @@
 """Long-poll the Telegram Bot API and answer /status, /failed and /retry in the configured chats.
 
-An entry point, like the URL configuration: it reads the other apps' data to
-answer, which the notifications services themselves never do.
+An operator console: it reads the other apps' data and replays deliveries,
+through the Telegram transport of `notifications`, which itself reads no one.
 """
 
 from __future__ import annotations
@@ -17,14 +17,13 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections, connections
-from django.db.models import Min, Sum
 from django.utils import timezone
 from telegram.error import TelegramError
 
+from console.selectors import deliveries_failed_latest, intake_day, outbox_state
 from deliveries.models import Delivery, delivery_pk
-from deliveries.services import deliveries_replay
+from deliveries.replay import deliveries_replay
 from notifications.transport import bot, classify
-from webhooks.models import IntakeCounter
 
 logger = logging.getLogger(__name__)
 
@@ -37,30 +36,20 @@ HELP = (
 
 def _status() -> str:
     now = timezone.now()
-    today = IntakeCounter.objects.filter(day=now.date())
-    received = today.aggregate(n=Sum("count"))["n"] or 0
-    accepted = today.filter(outcome="accepted").aggregate(n=Sum("count"))["n"] or 0
-    rejected = today.filter(outcome__startswith="rejected:").aggregate(n=Sum("count"))["n"] or 0
-    counts = {
-        str(status): Delivery.objects.filter(status=status).count()
-        for status in (Delivery.Status.PENDING, Delivery.Status.FAILED, Delivery.Status.DEAD)
-    }
-    oldest = Delivery.objects.filter(status=Delivery.Status.PENDING).aggregate(t=Min("created_at"))["t"]
+    intake = intake_day(day=now.date())
+    outbox = outbox_state()
+    oldest = outbox.oldest_pending_at
     age = f"{int((now - oldest).total_seconds())} s" if oldest else "none"
     return (
         "<b>Tally status</b>\n"
-        f"events today: {received} received, {accepted} accepted, {rejected} rejected\n"
-        f"deliveries: {counts['pending']} pending, {counts['failed']} failed, {counts['dead']} dead\n"
+        f"events today: {intake.received} received, {intake.accepted} accepted, {intake.rejected} rejected\n"
+        f"deliveries: {outbox.pending} pending, {outbox.failed} failed, {outbox.dead} dead\n"
         f"oldest pending: {age}"
     )
 
 
 def _failed() -> str:
-    rows = (
-        Delivery.objects.filter(status__in=[Delivery.Status.FAILED, Delivery.Status.DEAD])
-        .select_related("destination")
-        .order_by("-updated_at")[:10]
-    )
+    rows = deliveries_failed_latest(limit=10)
     if not rows:
         return "No failed or dead deliveries."
     lines = ["<b>Latest failed deliveries</b>"]

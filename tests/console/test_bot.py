@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 
 from deliveries.destinations import destination_create
 from deliveries.models import Delivery
-from deliveries.services import deliveries_process_due
+from deliveries.worker import deliveries_process_due
 from tests.factories import completed
 from tests.notifications.conftest import OPS_CHAT, OTHER_CHAT
 from tests.servers import FakeTelegram, Reply

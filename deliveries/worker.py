@@ -1,0 +1,209 @@
+"""The outbox's worker side: claim due deliveries, push them concurrently, record them, sweep.
+
+A claim is a lease: a worker that dies mid-push loses the row when the lease
+expires, and a worker that outlives its lease cannot record over the next
+owner (every write checks the claim token).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections import Counter
+from collections.abc import Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Q
+from django.utils import timezone
+
+from common.claims import rows_claim
+from deliveries import client
+from deliveries.health import backlog_check
+from deliveries.models import Delivery
+from deliveries.outbox import FIRST_QUEUE, RETRY_QUEUE, push_body, wake
+from deliveries.policy import AttemptOutcome
+from deliveries.recording import delivery_record
+from deliveries.selectors import deliveries_due
+
+logger = logging.getLogger(__name__)
+
+
+# --- Claim and push -----------------------------------------------------------
+
+
+def _in_flight_for_same_user() -> Exists:
+    return Exists(
+        Delivery.objects.filter(
+            destination_id=OuterRef("destination_id"),
+            source_id=OuterRef("source_id"),
+            user_id=OuterRef("user_id"),
+            status=Delivery.Status.IN_FLIGHT,
+        )
+    )
+
+
+def deliveries_claim(
+    *, retries: bool, limit: int, busy: Mapping[int, int] | None = None, per_destination: int | None = None
+) -> list[Delivery]:
+    """Atomically take up to `limit` due deliveries (first attempts, or retries) under a lease.
+
+    With `per_destination`, no destination gets more than that many slots,
+    counting the `busy` ones it already holds (destination id -> pushes).
+    """
+    now = timezone.now()
+    token = secrets.token_hex(8)
+    cap = per_destination if per_destination is not None else limit
+    held = dict(busy or {})
+
+    def within_share(free: list[Delivery]) -> list[Delivery]:
+        chosen = []
+        for delivery in free:
+            if held.get(delivery.destination_id, 0) < cap:
+                chosen.append(delivery)
+                held[delivery.destination_id] = held.get(delivery.destination_id, 0) + 1
+                if len(chosen) == limit:
+                    break
+        return chosen
+
+    due = (
+        deliveries_due(now=now)
+        .filter(Q(attempt_count__gt=0) if retries else Q(attempt_count=0))
+        .exclude(_in_flight_for_same_user())
+        .exclude(destination_id__in=[d for d, n in held.items() if n >= cap])
+        .order_by("next_attempt_at")
+        .only("pk", "destination_id")
+    )
+    lease = {
+        "status": Delivery.Status.IN_FLIGHT,
+        "claim": token,
+        "attempt_count": F("attempt_count") + 1,
+        "lease_expires_at": now + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS),
+        "updated_at": now,
+    }
+    taken = rows_claim(due=due, lease=lease, limit=limit, scan=limit * 4, pick=within_share)
+    if not taken:
+        return []
+    return list(
+        Delivery.objects.select_related("destination", "source").filter(pk__in=[d.pk for d in taken], claim=token)
+    )
+
+
+def delivery_push(delivery: Delivery) -> AttemptOutcome:
+    """Push one claimed delivery; whatever goes wrong is this attempt's outcome, never an exception."""
+    destination = delivery.destination
+    try:
+        # Stored settings are read here, not trusted: a secret no key decrypts
+        # or a header map that is not one fails this push alone.
+        secrets = destination.signing_secrets
+        headers = {str(k): str(v) for k, v in dict(destination.headers or {}).items()}
+        body = push_body(delivery)
+    except Exception as exc:
+        logger.exception("could not prepare a push", extra={"delivery": delivery.pk})
+        return AttemptOutcome(
+            status_code=None, duration_ms=0, error=f"could not prepare the push: {type(exc).__name__}"
+        )
+    return client.push(
+        url=destination.url,
+        secrets=secrets,
+        msg_id=delivery.webhook_id,
+        body=body,
+        headers=headers,
+        timeout=destination.timeout_seconds,
+    )
+
+
+# --- The processing loop and the sweeper ----------------------------------------
+
+
+def _record_together(outcomes: list[tuple[Delivery, datetime, AttemptOutcome]]) -> None:
+    """Record pushes that finished together in one transaction: one commit for the lot.
+
+    Should one record fail, the others are recorded one by one, so a single
+    bad row never strands the rest in flight.
+    """
+    try:
+        with transaction.atomic():
+            for delivery, started, outcome in outcomes:
+                delivery_record(delivery, outcome, started_at=started)
+    except Exception:
+        logger.exception("recording a group of pushes failed; recording them one by one")
+        for delivery, started, outcome in outcomes:
+            try:
+                delivery_record(delivery, outcome, started_at=started)
+            except Exception:
+                logger.exception("could not record a push", extra={"delivery": delivery.pk})
+
+
+def deliveries_process_due(*, retries: bool, max_seconds: float | None = None) -> int:
+    """Push due deliveries concurrently until none are due (or time is up).
+
+    A slot freed by a finished push is filled by a new claim at once, so one
+    slow receiver holds only its own slot, not the others'. Claims never
+    exceed the free slots, so no claimed row waits out its lease in a queue.
+    """
+    deadline = timezone.now() + timedelta(seconds=max_seconds or settings.DELIVERY_TASK_MAX_SECONDS)
+    slots = settings.DELIVERY_CONCURRENCY
+    # One slow or hanging receiver may hold only its share of the slots; the others keep moving.
+    per_destination = max(1, int(slots * settings.DELIVERY_DESTINATION_SHARE))
+    running: dict[Future[AttemptOutcome], tuple[Delivery, datetime]] = {}
+    done = 0
+    with ThreadPoolExecutor(max_workers=slots) as pool:
+        while True:
+            # Claim when half the slots are free (or none is busy): fewer,
+            # larger claims under load, no waiting when the queue is quiet.
+            if len(running) <= slots // 2 and timezone.now() < deadline:
+                busy = Counter(delivery.destination_id for delivery, _ in running.values())
+                claimed = deliveries_claim(
+                    retries=retries, limit=slots - len(running), busy=busy, per_destination=per_destination
+                )
+                for delivery in claimed:
+                    running[pool.submit(delivery_push, delivery)] = (delivery, timezone.now())
+            if not running:
+                return done
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            outcomes = [(*running.pop(future), future.result()) for future in finished]
+            _record_together(outcomes)
+            done += len(outcomes)
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    expired: int
+    first_due: bool
+    retries_due: bool
+
+
+def deliveries_sweep() -> SweepReport:
+    """Recover deliveries whose worker vanished, and wake workers for whatever is due."""
+    now = timezone.now()
+    expired = 0
+    while True:
+        with transaction.atomic():
+            stale = list(
+                Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("destination", "source")
+                .filter(status=Delivery.Status.IN_FLIGHT, lease_expires_at__lt=now)[:100]
+            )
+            for delivery in stale:
+                delivery_record(
+                    delivery,
+                    AttemptOutcome(status_code=None, duration_ms=0, error="worker lost: the lease expired"),
+                    started_at=delivery.updated_at,
+                    blame_destination=False,
+                )
+        expired += len(stale)
+        if len(stale) < 100:
+            break
+    due = deliveries_due(now=now)
+    first_due = due.filter(attempt_count=0).exists()
+    retries_due = due.filter(attempt_count__gt=0).exists()
+    if first_due:
+        wake(FIRST_QUEUE)
+    if retries_due:
+        wake(RETRY_QUEUE)
+    backlog_check(due=due, now=now)
+    return SweepReport(expired, first_due, retries_due)
