@@ -93,7 +93,7 @@ def contributions_record(
         )
     # A contributor whose run is gone since the last settlement no longer counts for the task.
     gone = (
-        Result.objects.filter(source=source, unit_id=unit_id(ref), counts=True)
+        Result.objects.filter(source=source, unit_id=unit_id(ref), is_counted=True)
         .exclude(user_id__in=list(outcome.matches))
         .values_list("user_id", flat=True)
     )

@@ -27,10 +27,10 @@ class ResultAdmin(ReadOnlyAdmin):
         "max_score",
         "passed",
         "attempt",
-        "counts",
+        "is_counted",
         "completed_at",
     ]
-    list_filter = ["source", "counts", "passed"]
+    list_filter = ["source", "is_counted", "passed"]
     search_fields = ["user_id", "unit_id", "title"]
     list_select_related = ["source"]
     show_full_result_count = False

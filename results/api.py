@@ -48,6 +48,7 @@ class SummarySerializer(serializers.ModelSerializer[Summary]):
 
 class ResultSerializer(serializers.ModelSerializer[Result]):
     source = serializers.CharField(source="source.slug", help_text="The source's slug.")  # type: ignore[assignment]
+    counts = serializers.BooleanField(source="is_counted", read_only=True, help_text="False once the unit was reset.")
 
     class Meta:
         model = Result

@@ -69,7 +69,7 @@ def counted_results(summaries: Sequence[Summary]) -> dict[tuple[int, str], list[
     if not live:
         return found
     rows = Result.objects.filter(
-        source_id__in={s.source_id for s in live}, user_id__in={s.user_id for s in live}, counts=True
+        source_id__in={s.source_id for s in live}, user_id__in={s.user_id for s in live}, is_counted=True
     ).order_by("unit_id")
     wanted = {(s.source_id, s.user_id) for s in live}
     for result in rows:

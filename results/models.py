@@ -31,7 +31,8 @@ class Result(models.Model):
     passed = models.BooleanField()
     attempt = models.PositiveIntegerField()
     completed_at = models.DateTimeField(help_text="Time of the state that counts (a reset's time for resets).")
-    counts = models.BooleanField(default=True, help_text="False once the unit was reset.")
+    # The column keeps its first name, so the previous release runs beside the migration.
+    is_counted = models.BooleanField(default=True, db_column="counts", help_text="False once the unit was reset.")
     first_completed_at = models.DateTimeField(null=True, blank=True)
     last_completed_at = models.DateTimeField(null=True, blank=True)
     event = models.ForeignKey("webhooks.Event", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -43,7 +44,7 @@ class Result(models.Model):
             models.UniqueConstraint(fields=["source", "user_id", "unit_id"], name="result_unique_unit"),
             models.CheckConstraint(condition=Q(score__gte=0), name="result_score_non_negative"),
             models.CheckConstraint(
-                condition=Q(counts=False) | (Q(max_score__gt=0) & Q(score__lte=F("max_score"))),
+                condition=Q(is_counted=False) | (Q(max_score__gt=0) & Q(score__lte=F("max_score"))),
                 name="result_score_within_max",
             ),
         ]

@@ -82,7 +82,7 @@ def summary_percent(score_total: Decimal, max_score_total: Decimal) -> Decimal:
 
 
 def _contribution(result: Result | None) -> Totals:
-    if result is None or not result.counts:
+    if result is None or not result.is_counted:
         return Totals()
     return Totals(1, 1 if result.passed else 0, result.score, result.max_score)
 
@@ -147,7 +147,7 @@ def result_record_completion(*, source_id: int, event_id: int | None, completion
         "passed": completion.passed,
         "attempt": completion.attempt,
         "completed_at": completion.completed_at,
-        "counts": True,
+        "is_counted": True,
         "event_id": event_id,
     }
     if existing is None:
@@ -160,7 +160,7 @@ def result_record_completion(*, source_id: int, event_id: int | None, completion
             **state,
         )
         after = _contribution(
-            Result(counts=True, passed=completion.passed, score=completion.score, max_score=completion.max_score)
+            Result(is_counted=True, passed=completion.passed, score=completion.score, max_score=completion.max_score)
         )
     else:
         first = _min_time(existing.first_completed_at, completion.completed_at)
@@ -200,7 +200,7 @@ def result_record_reset(
             passed=False,
             attempt=0,
             completed_at=reset_at,
-            counts=False,
+            is_counted=False,
             event_id=event_id,
         )
         return
@@ -208,7 +208,7 @@ def result_record_reset(
         return
     before = _contribution(existing)
     Result.objects.filter(pk=existing.pk).update(
-        counts=False, completed_at=reset_at, event_id=event_id, updated_at=timezone.now()
+        is_counted=False, completed_at=reset_at, event_id=event_id, updated_at=timezone.now()
     )
     _summary_apply(summary, delta=Totals() - before, first_activity_at=None, last_activity_at=None)
 

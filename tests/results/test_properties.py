@@ -24,7 +24,7 @@ UNITS = ["a", "b", "c"]
 class Unit:
     at: datetime
     attempt: int
-    counts: bool
+    is_counted: bool
     score: Decimal
     max_score: Decimal
     passed: bool
@@ -57,7 +57,7 @@ class Model:
             if current is None:
                 self.units[key] = Unit(at, 0, False, Decimal(0), Decimal(0), False)
             elif at >= current.at:
-                current.at, current.counts = at, False
+                current.at, current.is_counted = at, False
             return
         at = datetime.fromisoformat(data["completed_at"])
         self.first[user] = min(self.first.get(user, at), at)
@@ -67,7 +67,7 @@ class Model:
             self.units[key] = new
 
     def summary(self, user: str) -> tuple[Any, ...]:
-        counted = [u for (owner, _), u in self.units.items() if owner == user and u.counts]
+        counted = [u for (owner, _), u in self.units.items() if owner == user and u.is_counted]
         score = sum((u.score for u in counted), Decimal("0.00"))
         maximum = sum((u.max_score for u in counted), Decimal("0.00"))
         percent = (score * 100 / maximum).quantize(Decimal("0.01"), ROUND_HALF_UP) if maximum else Decimal("0.00")
