@@ -338,6 +338,15 @@ def test_nginx_passes_the_caller_the_scheme_and_the_request_id_to_every_location
             assert "proxy_pass http://tally_web;" in location
 
 
+def test_nginx_does_not_serve_metrics_at_the_public_edge():
+    server = nginx_block(nginx_directives(), "server")
+
+    block = re.search(r"location = /metrics \{([^{}]*)\}", server)
+    assert block is not None
+    assert "return 404" in block.group(1)
+    assert "proxy_pass" not in block.group(1)
+
+
 def test_nginx_limits_body_size_and_request_rate_with_webhooks_bodies_left_for_tally_to_refuse():
     conf = nginx_directives()
     assert re.search(r"^\s*client_max_body_size 1m;", nginx_block(conf, "http"), re.M)
