@@ -190,8 +190,9 @@ DELIVERY_RETRY_SCHEDULE: list[int] = env.list(
 # The delivery task's time limits. It stops claiming after
 # DELIVERY_TASK_MAX_SECONDS and each push ends within its destination's
 # timeout (at most 60 s), so the soft limit (which cuts a task) stays unused
-# in normal work, and the hard limit (which kills the worker process) is the
-# last resort.
+# in normal work (a push that would still run then is given less time, so
+# its outcome is recorded first), and the hard limit (which kills the worker
+# process) is the last resort.
 DELIVERY_TASK_SOFT_TIME_LIMIT: int = env.int("DELIVERY_TASK_SOFT_TIME_LIMIT", default=110)
 DELIVERY_TASK_TIME_LIMIT: int = env.int("DELIVERY_TASK_TIME_LIMIT", default=130)
 # How long a claimed delivery stays a worker's: longer than the delivery

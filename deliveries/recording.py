@@ -64,7 +64,9 @@ def delivery_record(
     """
     with request_context(delivery.request_id):
         status = _record(delivery, outcome, started_at=started_at, blame_destination=blame_destination)
-    _observe(delivery, outcome, status)
+    # Counted and logged once the record is kept: a group of records rolled
+    # back and recorded again one by one is counted once.
+    transaction.on_commit(lambda: _observe(delivery, outcome, status))
     return status
 
 
@@ -79,7 +81,10 @@ def _observe(delivery: Delivery, outcome: AttemptOutcome, status: str) -> None:
     label = Delivery.Status.DEAD.value if status == Delivery.Status.DEAD else outcome.verdict.value
     PUSHES.labels(destination=name, outcome=label).inc()
     if status == Delivery.Status.DELIVERED and not delivery.rerun:
-        PUSH_LATENCY.labels(destination=name).observe(max(0.0, (timezone.now() - delivery.snapshot_at).total_seconds()))
+        # From the version's commit, or from the row's creation when it came
+        # later (a backfill queues versions committed long ago).
+        since = max(delivery.snapshot_at, delivery.created_at)
+        PUSH_LATENCY.labels(destination=name).observe(max(0.0, (timezone.now() - since).total_seconds()))
     logger.log(
         _LABEL_LEVEL.get(label, logging.ERROR),
         "push %s",

@@ -66,14 +66,19 @@ def deliveries_replay(*, deliveries: QuerySet[Delivery]) -> int:
     for destination_id, source_id, user_id in keys:
         by_destination[destination_id].append((source_id, user_id))
     active = set(Destination.objects.filter(pk__in=by_destination, active=True).values_list("pk", flat=True))
+    # Locked as intake locks them, all at once and so in id order: the version
+    # read is the version sent, and a newer one cannot commit (and be pushed)
+    # in between.
+    locked = {
+        (s.source_id, s.user_id): s
+        for s in summaries_lock(users=[user for d, users in by_destination.items() if d in active for user in users])
+    }
     queued = 0
     replayed = Q(pk__in=[])
     for destination_id, users in by_destination.items():
         if destination_id not in active:
             continue
-        # Locked as intake locks them: the version read is the version sent,
-        # and a newer one cannot commit (and be pushed) in between.
-        summaries = summaries_lock(users=users)
+        summaries = [locked[user] for user in sorted(set(users)) if user in locked]
         queued += deliveries_enqueue(summaries=summaries, destination_ids=[destination_id], rerun=True)
         for summary in summaries:
             replayed |= Q(destination_id=destination_id, source_id=summary.source_id, user_id=summary.user_id)

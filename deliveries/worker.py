@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections import Counter
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -92,8 +93,12 @@ def deliveries_claim(
     )
 
 
-def delivery_push(delivery: Delivery) -> AttemptOutcome:
-    """Push one claimed delivery; whatever goes wrong is this attempt's outcome, never an exception."""
+def delivery_push(delivery: Delivery, *, time_left: float | None = None) -> AttemptOutcome:
+    """Push one claimed delivery; whatever goes wrong is this attempt's outcome, never an exception.
+
+    `time_left` caps the push below its destination's timeout: the task's
+    soft time limit must never cut a push before its outcome is recorded.
+    """
     destination = delivery.destination
     try:
         # Stored settings are read here, not trusted: a secret no key decrypts
@@ -112,11 +117,14 @@ def delivery_push(delivery: Delivery) -> AttemptOutcome:
         msg_id=delivery.webhook_id,
         body=body,
         headers=headers,
-        timeout=destination.timeout_seconds,
+        timeout=destination.timeout_seconds if time_left is None else min(destination.timeout_seconds, time_left),
     )
 
 
 # --- The processing loop and the sweeper ----------------------------------------
+
+# Time kept after the last push for recording the outcomes of a task's batch.
+_RECORD_MARGIN_SECONDS = 2.0
 
 
 def _record_together(outcomes: list[tuple[Delivery, datetime, AttemptOutcome]]) -> None:
@@ -146,6 +154,8 @@ def deliveries_process_due(*, retries: bool, max_seconds: float | None = None) -
     exceed the free slots, so no claimed row waits out its lease in a queue.
     """
     deadline = timezone.now() + timedelta(seconds=max_seconds or settings.DELIVERY_TASK_MAX_SECONDS)
+    # Pushes end (and are recorded) a little before the task's soft limit.
+    soft_stop = time.monotonic() + settings.DELIVERY_TASK_SOFT_TIME_LIMIT - _RECORD_MARGIN_SECONDS
     slots = settings.DELIVERY_CONCURRENCY
     # One slow or hanging receiver may hold only its share of the slots; the others keep moving.
     per_destination = max(1, int(slots * settings.DELIVERY_DESTINATION_SHARE))
@@ -161,7 +171,8 @@ def deliveries_process_due(*, retries: bool, max_seconds: float | None = None) -
                     retries=retries, limit=slots - len(running), busy=busy, per_destination=per_destination
                 )
                 for delivery in claimed:
-                    running[pool.submit(delivery_push, delivery)] = (delivery, timezone.now())
+                    time_left = max(1.0, soft_stop - time.monotonic())
+                    running[pool.submit(delivery_push, delivery, time_left=time_left)] = (delivery, timezone.now())
             if not running:
                 return done
             finished, _ = wait(running, return_when=FIRST_COMPLETED)

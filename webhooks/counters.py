@@ -4,8 +4,9 @@ Counting in the request's own statements made every webhook of a source
 update one hot row. Instead each process adds counts up in memory and
 writes them in one statement at most every INTAKE_COUNTER_FLUSH_SECONDS,
 after a response has gone out (Django's request_finished), and when the
-process exits. A process killed outright loses at most that interval's
-counts; the events themselves are never affected.
+process exits. A process killed outright loses the counts added since its
+last flush (a quiet process holds them until its next response or its
+exit); the events themselves are never affected.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
+
+from webhooks.models import Source
 
 logger = logging.getLogger(__name__)
 
@@ -53,15 +56,19 @@ def intake_counts_flush() -> int:
     if not counts:
         return 0
     params: list[Any] = []
-    for (source_id, day, outcome), n in counts.items():
+    # In key order: two processes flushing the same rows lock them in one order.
+    for (source_id, day, outcome), n in sorted(counts.items()):
         params += [source_id, day, outcome, n]
     try:
         # A savepoint: a failure here must not spoil a transaction the caller may be in.
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(_UPSERT_SQL.format(values=", ".join(["(%s, %s, %s, %s)"] * len(counts))), params)
     except IntegrityError:
-        # A source that is gone: these counts can never be written.
-        logger.warning("dropped intake counts of a source that no longer exists", exc_info=True)
+        # A source that is gone: its counts can never be written; the others' are kept for the next flush.
+        alive = set(Source.objects.filter(pk__in={key[0] for key in counts}).values_list("pk", flat=True))
+        logger.warning("dropped the intake counts of sources that no longer exist", exc_info=True)
+        with _lock:
+            _pending.update({key: n for key, n in counts.items() if key[0] in alive})
         return 0
     except DatabaseError:
         logger.warning("could not write intake counters; keeping them for the next try", exc_info=True)
