@@ -338,6 +338,15 @@ def test_nginx_passes_the_caller_the_scheme_and_the_request_id_to_every_location
             assert "proxy_pass http://tally_web;" in location
 
 
+def test_nginx_limits_how_often_one_address_may_ask_readyz():
+    conf = nginx_directives()
+
+    block = re.search(r"location = /readyz \{([^{}]*)\}", nginx_block(conf, "server"))
+    assert block is not None
+    assert "limit_req zone=probes" in block.group(1)
+    assert re.search(r"limit_req_zone \$binary_remote_addr zone=probes:\S+ rate=\d+r/s;", conf)
+
+
 def test_nginx_does_not_serve_metrics_at_the_public_edge():
     server = nginx_block(nginx_directives(), "server")
 
