@@ -1,23 +1,34 @@
-"""Intake benchmark: gunicorn + PostgreSQL on loopback, a closed-loop and an open-loop run.
+"""Intake benchmark: Tally's intake and its ceilings, measured in the same run on loopback.
 
 `make bench` runs it with the test environment. It recreates the database
-`tally_bench`, migrates it, creates a token source, starts gunicorn on a free
-127.0.0.1 port and posts distinct `test.completed` events:
+`tally_bench`, migrates it, creates token sources, and then:
 
-- closed loop: N keep-alive clients post as fast as the server answers;
-  reports accepted events/s and latency percentiles;
-- open loop: a fixed rate with scheduled send times; latency is measured from
-  the scheduled time, so a stalled server cannot hide its queue (no
-  coordinated omission).
+- captures Tally's statements for one accepted `test.completed` from a real
+  intake and writes them as a pgbench script (bench/baselines/pgbench.py);
+- starts gunicorn twice on free 127.0.0.1 ports, with the same command and
+  settings: Tally, and a plain DRF + ORM view of the same event
+  (bench/baselines/, `DJANGO_SETTINGS_MODULE=bench.baselines.settings`);
+- closed loops: at each client count, Tally then the DRF view; N keep-alive
+  clients post distinct events as fast as the server answers, from requests
+  built before the run; reports accepted events/s and latency percentiles;
+- open loop (Tally): a fixed rate with scheduled send times; latency is
+  measured from the scheduled time, so a stalled server cannot hide its queue
+  (no coordinated omission); bounded in time, what is still unsent then is
+  dropped and counted at a lower bound;
+- pgbench of the captured script, at each client count;
+- prints each figure, Tally's ratio to each ceiling and the targets (`met`,
+  or `missed by Nx`).
 
-Every answer must be 202; anything else is an error, printed, and the exit
-status is 1. See bench/README.md.
+Every answer must be 202, every stored event must match a 202, and pgbench
+must not fail a transaction; anything else is an error, printed, and the exit
+status is 1. `--no-ceilings` measures Tally's intake only. See bench/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import os
 import resource
 import secrets
@@ -40,13 +51,16 @@ from urllib.parse import urlsplit, urlunsplit
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psycopg2
+from baselines import pgbench
 from psycopg2 import sql
 
-from tests.servers import HOST, ROOT, start_gunicorn
+from tests.servers import HOST, ROOT, Web, start_gunicorn
 
 TICKS = os.sysconf("SC_CLK_TCK")
 # The access log is still formatted, as in production; only its output is dropped.
 GUNICORN_OPTIONS = ("--access-logfile", "/dev/null")
+# Closed loops send requests built before the run, up to this many a second (beyond it, built on the fly).
+PREBUILT_PER_SECOND = 4000
 
 # A native test.completed envelope; %-placeholders keep per-request cost low.
 BODY = (
@@ -214,10 +228,21 @@ class Target:
     users: int
     units: int
     timeout: float
+    first: int = 0  # the number of ready[0]
+    ready: list[bytes] = field(default_factory=list)  # requests built before the run
 
-    def request(self, n: int) -> bytes:
+    def build(self, n: int) -> bytes:
         user, unit = n % self.users, (n // self.users) % self.units
         return intake_request(self.slug, self.token, event_body(self.tag, n, user, unit))
+
+    def prebuild(self, numbers: itertools.count[int], count: int) -> None:
+        """Build the next `count` requests now, so that the load generator only sends them."""
+        self.first = next(numbers) + 1
+        self.ready = [self.build(n) for n in range(self.first, self.first + count)]
+
+    def request(self, n: int) -> bytes:
+        i = n - self.first
+        return self.ready[i] if 0 <= i < len(self.ready) else self.build(n)
 
 
 def intake_request(slug: str, token: str, body: bytes) -> bytes:
@@ -242,11 +267,14 @@ class Stats:
     cpu: dict[str, float] = field(default_factory=dict)  # % of one core, by process group
     known: dict[int, float] = field(default_factory=dict)  # percentiles given by wrk, seconds
     known_accepted: int = 0
+    # Open loop: requests still unsent at the deadline, each as (deadline - scheduled time), a lower bound.
+    unsent: list[float] = field(default_factory=list)
 
     def merge(self, other: Stats) -> None:
         self.latencies += other.latencies
         self.lags += other.lags
         self.errors.update(other.errors)
+        self.unsent += other.unsent
 
     @property
     def accepted(self) -> int:
@@ -258,7 +286,10 @@ class Stats:
 
     def ms(self, p: int) -> float:
         """The p-th latency percentile in milliseconds."""
-        return (self.known[p] if p in self.known else percentile(self.latencies, p)) * 1000
+        if p in self.known:
+            return self.known[p] * 1000
+        # Unsent requests waited at least their bound: with them, the percentiles are lower bounds.
+        return percentile(self.latencies + self.unsent, p) * 1000
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -314,10 +345,18 @@ def closed_loop(target: Target, numbers: itertools.count[int], clients: int, dur
     return run_clients(clients, client)
 
 
-def open_loop(target: Target, numbers: itertools.count[int], rate: float, duration: float, conns: int) -> Stats:
+def open_loop(
+    target: Target, numbers: itertools.count[int], rate: float, duration: float, conns: int, grace: float
+) -> Stats:
+    """`rate` requests/s for `duration` s; nothing is sent after `duration + grace` s (the run is bounded in time).
+
+    A request still unsent then is not sent: it counts in the percentiles with
+    the time it had waited for its turn by the deadline, a lower bound.
+    """
     total = int(rate * duration)
     slots = itertools.count()
     first = time.perf_counter() + 0.05
+    deadline = first + duration + grace
 
     def client(stats: Stats) -> None:
         conn = Connection(target.port, target.timeout)
@@ -325,6 +364,9 @@ def open_loop(target: Target, numbers: itertools.count[int], rate: float, durati
             scheduled = first + i / rate
             if (wait := scheduled - time.perf_counter()) > 0:
                 time.sleep(wait)
+            if time.perf_counter() > deadline:
+                stats.unsent += [deadline - (first + j / rate) for j in [i, *itertools.takewhile(total.__gt__, slots)]]
+                break
             stats.lags.append(time.perf_counter() - scheduled)
             send(target, conn, next(numbers), stats, scheduled)
         conn.close()
@@ -459,7 +501,7 @@ def cpu_text(used: dict[str, float]) -> str:
 def report_row(name: str, stats: Stats) -> str:
     p50, p95, p99 = (stats.ms(p) for p in (50, 95, 99))
     errors = sum(stats.errors.values())
-    return f"{name:<24} {stats.accepted:>8} {stats.rate:>10.0f} {p50:>8.1f} {p95:>8.1f} {p99:>8.1f} {errors:>7}"
+    return f"{name:<32} {stats.accepted:>8} {stats.rate:>10.0f} {p50:>8.1f} {p95:>8.1f} {p99:>8.1f} {errors:>7}"
 
 
 def stored_events(url: str, slug: str) -> dict[str, int]:
@@ -476,29 +518,259 @@ def stored_events(url: str, slug: str) -> dict[str, int]:
         conn.close()
 
 
+def counts(text: str) -> list[int]:
+    """`16,64` -> [16, 64]."""
+    values = [int(part) for part in text.split(",") if part.strip()]
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive numbers separated by commas, not {text!r}")
+    return values
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add = parser.add_argument
     add("--workers", type=int, default=2, help="gunicorn workers (WEB_CONCURRENCY); default 2")
     add("--threads", type=int, default=4, help="threads per worker (GUNICORN_THREADS); default 4")
-    add("--clients", type=int, default=16, help="closed loop: concurrent keep-alive clients; default 16")
-    add("--duration", type=float, default=15, help="closed loop: seconds; default 15")
+    add("--clients", type=counts, default=[16, 64], help="closed loops: keep-alive clients, one run each; 16,64")
+    add("--duration", type=float, default=8, help="closed loop: seconds per run; default 8")
     add("--rate", type=float, default=500, help="open loop: events/s; default 500 (0 skips the open loop)")
     add("--open-duration", type=float, default=10, help="open loop: seconds; default 10")
     add("--connections", type=int, default=32, help="open loop: connections (threads); default 32")
-    add("--warmup", type=float, default=3, help="seconds of closed-loop load before measuring; default 3")
+    add("--open-grace", type=float, default=2, help="open loop: seconds after its end until nothing is sent; 2")
+    add("--warmup", type=float, default=3, help="seconds of closed-loop load before measuring a server; default 3")
     add("--users", type=int, default=5000, help="distinct user ids in the events; default 5000")
     add("--units", type=int, default=20, help="distinct units (tests) per user; default 20")
     add("--timeout", type=float, default=30, help="socket timeout per request, seconds; default 30")
-    add("--wrk", action="store_true", help="drive the closed loop with wrk (apt-get install wrk) instead of Python")
+    add("--wrk", action="store_true", help="drive the closed loops with wrk (apt-get install wrk) instead of Python")
+    add(
+        "--ceilings",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also measure the plain DRF view and pgbench in this run, and print the ratios (default)",
+    )
+    add("--pgbench-clients", type=counts, default=[4, 8], help="pgbench: clients, one run each; default 4,8")
+    add("--pgbench-duration", type=float, default=5, help="pgbench: seconds per run; default 5")
+    add("--show-script", action="store_true", help="print the pgbench script of Tally's statements")
     add("--keep-db", action="store_true", help="reuse the bench database instead of recreating it")
     add("--database-url", default=os.environ.get("BENCH_DATABASE_URL", f"postgres://postgres@{HOST}:5432/tally_bench"))
-    add("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"))
-    add("--broker-url", default=os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/12"))
+    add("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9"))
+    add("--broker-url", default=os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/8"))
     args = parser.parse_args()
     if args.wrk and shutil.which("wrk") is None:
         parser.error("--wrk needs wrk on PATH (apt-get install -y wrk)")
+    if args.ceilings and pgbench.available() is None:
+        parser.error("the ceilings need pgbench on PATH (postgresql-client), or pass --no-ceilings")
     return args
+
+
+# --- Servers and runs ----------------------------------------------------------------------------
+
+
+def django_setup(env: dict[str, str]) -> None:
+    """Django in this process, on the bench database: sources are created and the pgbench capture runs here."""
+    os.environ.update(env)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    os.environ["ALLOWED_HOSTS"] = f"{HOST},testserver"  # the capture goes through Django's test client
+    os.environ["INTAKE_COUNTER_FLUSH_SECONDS"] = "86400"  # a flush is once a second per process, not per request
+    import django
+
+    django.setup()
+
+
+def sources_create(tag: str, token: str) -> dict[str, str]:
+    """The run's token sources, by role: Tally's HTTP runs, the pgbench capture, the plain DRF view."""
+    from webhooks.sources import source_create
+
+    slugs = {"tally": f"bench-{tag}", "pgbench": f"bench-{tag}-pgbench", "drf": f"bench-{tag}-drf"}
+    for slug in slugs.values():
+        source_create(slug=slug, auth_mode="token", token=token)
+    return slugs
+
+
+@dataclass
+class Server:
+    """One server under load (Tally's intake or the plain DRF view) and what was measured on it."""
+
+    label: str
+    target: Target
+    web: Web
+    warm: Stats = field(default_factory=Stats)
+    closed: dict[int, Stats] = field(default_factory=dict)  # clients -> run
+    opened: Stats | None = None
+    stored: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> Counter[str]:
+        found = self.warm.errors.copy()
+        for stats in [*self.closed.values(), *([self.opened] if self.opened else [])]:
+            found.update(stats.errors)
+        return found
+
+    def accepted(self) -> int:
+        runs = [self.warm, *self.closed.values(), *([self.opened] if self.opened else [])]
+        return sum(stats.accepted for stats in runs)
+
+
+def load(
+    servers: list[Server], args: argparse.Namespace, numbers: itertools.count[int], workdir: Path, db: str
+) -> None:
+    """Warm-ups, then each closed loop on every server in turn (Tally, then its baseline, at one client count
+    before the next), then Tally's open loop; every server is stopped after.
+
+    Both servers run throughout, so that a change in the machine's speed during the run does not fall on one of
+    them only; the idle one's CPU is shown apart ("idle server").
+    """
+    meters = {
+        id(server): CpuMeter(
+            db,
+            {server.web.pid: "gunicorn", **{other.web.pid: "idle server" for other in servers if other is not server}},
+            own="load generator",
+            count_children=True,
+        )
+        for server in servers
+    }
+    try:
+        for server in servers:
+            server.warm = closed_loop(server.target, numbers, args.clients[0], args.warmup)
+        for clients in args.clients:
+            for server in servers:
+                target, meter = server.target, meters[id(server)]
+                if args.wrk:  # wrk's Lua script builds its own requests
+                    stats = meter.measure(partial(closed_loop_wrk, target, clients, args.duration, workdir))
+                else:
+                    target.prebuild(numbers, int(args.duration * PREBUILT_PER_SECOND))
+                    stats = meter.measure(partial(closed_loop, target, numbers, clients, args.duration))
+                server.closed[clients] = stats
+                time.sleep(0.5)
+        tally = servers[0]
+        if tally.opened is not None and args.rate > 0:
+            tally.target.prebuild(numbers, int(args.rate * args.open_duration))
+            run = partial(
+                open_loop, tally.target, numbers, args.rate, args.open_duration, args.connections, args.open_grace
+            )
+            tally.opened = meters[id(tally)].measure(run)
+    finally:
+        for server in servers:
+            server.web.stop()
+            server.target.ready = []
+    for server in servers:
+        server.stored = stored_events(args.database_url, server.target.slug)
+
+
+def pgbench_runs(args: argparse.Namespace, script_path: Path, db: str) -> list[pgbench.Result]:
+    """pgbench at each client count; CPU is sampled while it runs (its backends are gone once it exits)."""
+    results = []
+    for clients in args.pgbench_clients:
+        seconds = max(1, round(args.pgbench_duration))
+        process = pgbench.start(args.database_url, script_path, clients=clients, seconds=seconds)
+        meter = CpuMeter(db, {process.pid: "pgbench"})
+        time.sleep(min(0.5, seconds / 4))  # connected and running
+        before, began = meter.sample(), time.perf_counter()
+        time.sleep(max(0.2, seconds - 1))
+        cpu = CpuMeter.usage(before, meter.sample(), time.perf_counter() - began)
+        result = pgbench.finish(process, clients=clients, seconds=seconds)
+        result.cpu = cpu
+        results.append(result)
+        time.sleep(0.5)
+    return results
+
+
+# --- Report --------------------------------------------------------------------------------------
+
+
+def against(value: float, target: float, *, at_most: bool = False) -> str:
+    """`met`, or `missed by Nx` (how far the value is from the target, as a factor)."""
+    if value != value or value <= 0:  # NaN or nothing measured
+        return "not measured"
+    if (value <= target) if at_most else (value >= target):
+        return "met"
+    factor = value / target if at_most else target / value
+    return f"missed by {factor:.1f}x"
+
+
+def report_server(server: Server, args: argparse.Namespace) -> None:
+    wrk = " wrk" if args.wrk else ""
+    for clients, stats in server.closed.items():
+        print(report_row(f"{server.label}, closed {clients} clients{wrk}", stats))
+        print(f"  {cpu_text(stats.cpu)}")
+    if server.opened is not None:
+        print(report_row(f"{server.label}, open {args.rate:.0f}/s", server.opened))
+        print(f"  {cpu_text(server.opened.cpu)}")
+        lag = percentile(server.opened.lags, 99) * 1000
+        print(f"  open loop: {server.opened.rate:.0f}/s achieved, send lag p99 {lag:.1f} ms")
+        if unsent := len(server.opened.unsent):
+            print(
+                f"  open loop: {unsent} of {int(args.rate * args.open_duration)} requests were still unsent "
+                f"{args.open_grace:g} s after its end and were dropped; they count at the time they had waited, "
+                "so the percentiles are lower bounds"
+            )
+
+
+def consistent(server: Server, args: argparse.Namespace) -> bool:
+    """The server stored exactly the events the client saw answered 202 (wrk may leave some in flight)."""
+    sent_ok = server.accepted()
+    print(f"  {server.label} stored events: {server.stored} (client saw {sent_ok} x 202, warm-up included)")
+    # wrk stops with requests in flight: those are stored, but their answers are not counted.
+    in_flight = sum(args.clients) if args.wrk else 0
+    same = 0 <= server.stored.get("accepted", 0) - sent_ok <= in_flight and set(server.stored) <= {"accepted"}
+    if not same:
+        print(f"  MISMATCH: {server.label} stored other events than the client saw accepted")
+    return same
+
+
+def report_pgbench(results: list[pgbench.Result]) -> None:
+    print(f"\n{'pgbench, Tally statements':<32} {'transactions':>12} {'tx/s':>8} {'latency ms':>11} {'failed':>7}")
+    for r in results:
+        name = f"{r.clients} clients, {r.seconds:.0f} s"
+        print(f"{name:<32} {r.transactions:>12} {r.tps:>8.0f} {r.latency_ms:>11.2f} {r.failed:>7}")
+        print(f"  {cpu_text(r.cpu)}")
+        for line in r.errors:
+            print(f"  error: {line}")
+
+
+def report_ceilings(
+    tally: Server, drf: Server | None, runs: list[pgbench.Result], args: argparse.Namespace
+) -> list[str]:
+    """The ratio table and the targets; returns the SUMMARY's parts for them."""
+    best = max(runs, key=lambda r: r.tps) if runs else None
+    if drf is not None or best is not None:
+        print(f"\n{'ceilings, same run':<46} {'Tally/s':>8} {'ceiling/s':>10} {'Tally / ceiling':>16}")
+    ratios_drf: list[float] = []
+    for clients, stats in tally.closed.items():
+        if drf is not None and clients in drf.closed:
+            ceiling = drf.closed[clients].rate
+            ratio = stats.rate / ceiling if ceiling else math.nan
+            ratios_drf.append(ratio)
+            name = f"{clients} connections: plain DRF + ORM view"
+            print(f"{name:<46} {stats.rate:>8.0f} {ceiling:>10.0f} {ratio:>16.2f}")
+    for clients, stats in tally.closed.items():
+        if best is not None and best.tps:
+            name = f"{clients} connections: pgbench ({best.clients} clients)"
+            print(f"{name:<46} {stats.rate:>8.0f} {best.tps:>10.0f} {stats.rate / best.tps:>16.2f}")
+    low, high = min(args.clients), max(args.clients)
+    span = f"{low}-{high} conns (worst)" if low != high else f"{low} conns"
+    worst_rate = min(stats.rate for stats in tally.closed.values())
+    rows = []
+    if ratios_drf:
+        worst = min(ratios_drf)
+        rows.append((f"intake / plain DRF view, {span}", f"{worst:.2f}x", "≥ 2x", against(worst, 2)))
+    rows.append((f"accepted events/s, {span}", f"{worst_rate:.0f}", "≥ 1,500", against(worst_rate, 1500)))
+    if tally.opened is not None:
+        p99 = tally.opened.ms(99)
+        bound = "≥ " if tally.opened.unsent else ""  # dropped requests count at a lower bound
+        verdict = against(p99, 50, at_most=True).replace("by ", f"by {bound}")
+        rows.append((f"p99 at {args.rate:.0f} events/s, open loop", f"{bound}{p99:.0f} ms", "≤ 50 ms", verdict))
+        if args.rate != 500:
+            rows[-1] = (*rows[-1][:3], "target is at 500/s")
+    print(f"\n{'targets':<46} {'measured':>10} {'target':>10}")
+    for name, measured, target, verdict in rows:
+        print(f"{name:<46} {measured:>10} {target:>10}  {verdict}")
+    parts = []
+    if ratios_drf:
+        parts.append(f"intake/DRF {min(ratios_drf):.2f}x (target 2x)")
+    if best is not None and best.tps:
+        parts.append(f"intake/pgbench {worst_rate / best.tps:.2f}x of {best.tps:.0f} tx/s")
+    return parts
 
 
 def main() -> int:
@@ -511,71 +783,88 @@ def main() -> int:
     env = server_env(args)
     manage(env, "migrate", "--noinput")
     tag = secrets.token_hex(4)
-    slug, token = f"bench-{tag}", secrets.token_urlsafe(24)
-    manage(env, "create_source", slug, "--auth", "token", f"--token={token}")
-
+    token = secrets.token_urlsafe(24)
+    django_setup(env)
+    slugs = sources_create(tag, token)
+    db = urlsplit(args.database_url).path.lstrip("/")
     workdir = Path(tempfile.mkdtemp(prefix="tally-bench-"))
+
+    script_path = workdir / "intake.sql"
+    if args.ceilings:
+        found = pgbench.capture(slug=slugs["pgbench"], token=token, make_body=partial(event_body, tag))
+        if found.status != 202:
+            sys.exit(f"the captured intake answered {found.status}")
+        script_path.write_text(pgbench.script(found, users=args.users))
+        added = " (+ SELECT 1, the health check)" if found.health_check else ""
+        print(f"pgbench script: {len(found.statements)} statements captured from one intake{added}")
+        if args.show_script:
+            print(script_path.read_text())
+    from django.db import connections
+
+    connections.close_all()
+
+    numbers = itertools.count()
     web = start_gunicorn(env=env, log_dir=workdir, name="gunicorn", workers=args.workers, options=GUNICORN_OPTIONS)
     print(f"server: {shlex.join(web.argv)} ({args.workers} workers x {args.threads} threads, port {web.port})")
-    target = Target(web.port, slug, token, tag, args.users, args.units, args.timeout)
-    numbers = itertools.count()
-    results: list[tuple[str, Stats]] = []
+    tally = Server("Tally", Target(web.port, slugs["tally"], token, tag, args.users, args.units, args.timeout), web)
+    if args.rate > 0:
+        tally.opened = Stats()
+    servers = [tally]
+    drf: Server | None = None
+    runs: list[pgbench.Result] = []
     try:
-        warm = closed_loop(target, numbers, args.clients, args.warmup)
-        closed_name = f"closed {args.clients} clients" + (" wrk" if args.wrk else "")
-        meter = CpuMeter(
-            urlsplit(args.database_url).path.lstrip("/"),
-            {web.pid: "gunicorn"},
-            own="load generator",
-            count_children=True,
-        )
-        if args.wrk:
-            closed = meter.measure(lambda: closed_loop_wrk(target, args.clients, args.duration, workdir))
-        else:
-            closed = meter.measure(lambda: closed_loop(target, numbers, args.clients, args.duration))
-        results.append((closed_name, closed))
-        if args.rate > 0:
-            time.sleep(1)
-            opened = meter.measure(lambda: open_loop(target, numbers, args.rate, args.open_duration, args.connections))
-            results.append((f"open {args.rate:.0f}/s", opened))
-    finally:
-        web.stop()
-    stored = stored_events(args.database_url, target.slug)
+        if args.ceilings:
+            # The same gunicorn command and settings; only the Django settings module differs.
+            drf_env = {**env, "DJANGO_SETTINGS_MODULE": "bench.baselines.settings"}
+            web = start_gunicorn(
+                env=drf_env, log_dir=workdir, name="drf", workers=args.workers, options=GUNICORN_OPTIONS
+            )
+            print(f"baseline: the same, DJANGO_SETTINGS_MODULE=bench.baselines.settings (port {web.port})")
+            target = Target(web.port, slugs["drf"], token, tag, args.users, args.units, args.timeout)
+            drf = Server("plain DRF", target, web)
+            servers.append(drf)
+    except BaseException:
+        tally.web.stop()
+        raise
+    load(servers, args, numbers, workdir, db)
+    if args.ceilings:
+        runs = pgbench_runs(args, script_path, db)
 
     print()
-    print(f"{'run':<24} {'accepted':>8} {'events/s':>10} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7}")
-    for name, stats in results:
-        print(report_row(name, stats))
-        print(f"  {cpu_text(stats.cpu)}")
-        if stats.lags:
-            lag = percentile(stats.lags, 99) * 1000
-            print(f"  open loop: {stats.accepted / stats.elapsed:.0f}/s achieved, send lag p99 {lag:.1f} ms")
-    errors = warm.errors.copy()
-    for _, stats in results:
-        errors.update(stats.errors)
+    print(f"{'run':<32} {'accepted':>8} {'events/s':>10} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    for server in servers:
+        report_server(server, args)
+    errors: Counter[str] = Counter()
+    for server in servers:
+        errors.update({f"{server.label}: {message}": n for message, n in server.errors.items()})
     for message, count in errors.most_common(10):
         print(f"  error x{count}: {message}")
-    sent_ok = warm.accepted + sum(stats.accepted for _, stats in results)
-    print(f"  stored events: {stored} (client saw {sent_ok} x 202, warm-up included)")
-    # wrk stops with requests in flight: those are stored, but their answers are not counted.
-    in_flight = args.clients if args.wrk else 0
-    consistent = 0 <= stored.get("accepted", 0) - sent_ok <= in_flight and set(stored) <= {"accepted"}
-    if not consistent:
-        print("  MISMATCH: the server stored other events than the client saw accepted")
-    if errors or not consistent:
-        print(f"gunicorn log (tail):\n{web.tail()}")
+    same = all([consistent(server, args) for server in servers])
+    if errors or not same:
+        for server in servers:
+            print(f"{server.label} gunicorn log (tail):\n{server.web.tail()}")
+    if runs:
+        report_pgbench(runs)
+    ceilings = report_ceilings(tally, drf, runs, args)
 
-    closed = results[0][1]
+    first = min(tally.closed)
+    closed = tally.closed[first]
     summary = (
-        f"SUMMARY: {closed.rate:.0f} accepted events/s closed-loop "
+        f"SUMMARY: {closed.rate:.0f} accepted events/s closed-loop at {first} clients "
         f"(p99 {closed.ms(99):.1f} ms, {args.workers}x{args.threads} gthread)"
     )
-    if len(results) > 1:
-        opened = results[1][1]
-        summary += f"; p99 {opened.ms(99):.1f} ms at {args.rate:.0f}/s open-loop"
-    print(f"{summary}; {sum(errors.values())} errors; {time.perf_counter() - started:.0f} s total")
-    shutil.rmtree(workdir, ignore_errors=True)
-    return 0 if not errors and consistent else 1
+    if tally.opened is not None:
+        bound = "≥ " if tally.opened.unsent else ""
+        summary += f"; p99 {bound}{tally.opened.ms(99):.1f} ms at {args.rate:.0f}/s open-loop"
+    parts = [summary, *ceilings]
+    pg_errors = sum(len(r.errors) + r.failed for r in runs)
+    total = sum(errors.values()) + pg_errors
+    print(f"{'; '.join(parts)}; {total} errors; {time.perf_counter() - started:.0f} s total")
+    if not errors and same and not pg_errors:
+        shutil.rmtree(workdir, ignore_errors=True)
+        return 0
+    print(f"logs kept in {workdir}")
+    return 1
 
 
 if __name__ == "__main__":

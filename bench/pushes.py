@@ -55,6 +55,7 @@ from intake import (
     GUNICORN_OPTIONS,
     Connection,
     CpuMeter,
+    against,
     cpu_text,
     database_recreate,
     event_body,
@@ -80,6 +81,8 @@ from tests.servers import (
 )
 
 BASELINE_TASK = "bench.baseline_tasks.post_one"
+# The targets: A at least 1.5x the naive one-POST-per-task baseline B, 1.2x its pooled variant B'.
+RATIO_TARGETS = {"B": 1.5, "B'": 1.2}
 OK_RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
 DATABASE_URL = f"postgres://postgres@{HOST}:5432/tally_bench_deliveries"
 SAMPLE_EVERY = 97  # verify every 97th push's signature (and the first)
@@ -549,9 +552,13 @@ def report_throughput(results: list[Throughput]) -> None:
             print(f"  {note}")
     outbox = next((r for r in results if r.name.startswith("A ")), None)
     if outbox is not None:
+        print(f"\n{'delivery ratios, same run':<46} {'measured':>10} {'target':>10}")
         for other in results:
             if other is not outbox and other.rate > 0:
-                print(f"  ratio A / {other.name.split()[0]}: {outbox.rate / other.rate:.2f}")
+                name = other.name.split()[0]
+                ratio, target = outbox.rate / other.rate, RATIO_TARGETS[name]
+                row = f"A / {name} ({other.name.split(',')[1].strip()})"
+                print(f"{row:<46} {ratio:>9.2f}x {f'≥ {target}x':>10}  {against(ratio, target)}")
 
 
 def report_end_to_end(runs: list[EndToEnd]) -> None:
@@ -594,7 +601,7 @@ def parse_args() -> argparse.Namespace:
         "--database-url",
         default=os.environ.get("BENCH_DELIVERIES_DATABASE_URL", DATABASE_URL),
     )
-    add("--redis-url", default=os.environ.get("BENCH_DELIVERIES_REDIS_URL", "redis://127.0.0.1:6379/11"))
+    add("--redis-url", default=os.environ.get("BENCH_DELIVERIES_REDIS_URL", "redis://127.0.0.1:6379/9"))
     return parser.parse_args()
 
 
@@ -686,7 +693,11 @@ def main() -> int:
     parts = []
     if throughput:
         outbox, *baselines = throughput
-        ratios = ", ".join(f"A/{b.name.split()[0]} {outbox.rate / b.rate:.2f}" for b in baselines if b.rate > 0)
+        ratios = ", ".join(
+            f"A/{name} {ratio:.2f} (target {RATIO_TARGETS[name]}: {against(ratio, RATIO_TARGETS[name])})"
+            for b in baselines
+            if b.rate > 0 and (name := b.name.split()[0]) and (ratio := outbox.rate / b.rate)
+        )
         parts.append(f"A {outbox.rate:.0f} pushes/s ({ratios})")
     for run in e2e:
         p50, p99 = ms(run.from_answer, 50), ms(run.from_answer, 99)
