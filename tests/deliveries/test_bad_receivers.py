@@ -3,6 +3,8 @@
 Each case puts a broken receiver beside a healthy destination of the same
 source: the healthy one must get every push promptly, the broken one's
 attempts are recorded with what went wrong, and no row is left in flight.
+The receiver closes each connection after answering, and says so
+(`Connection: close`), so no push meets a pooled connection it closed.
 """
 
 from __future__ import annotations
@@ -28,20 +30,26 @@ USERS = 6
 
 
 def cut_short(sock: socket.socket) -> None:
-    sock.sendall(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 100\r\n\r\nshort")
+    sock.sendall(b"HTTP/1.1 500 Internal Server Error\r\nConnection: close\r\nContent-Length: 100\r\n\r\nshort")
 
 
 def not_the_encoding_it_claims(sock: socket.socket) -> None:
-    sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 12\r\n\r\nnot gzip at!")
+    sock.sendall(
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Encoding: gzip\r\nContent-Length: 12\r\n\r\nnot gzip at!"
+    )
 
 
 def garbled_retry_after(sock: socket.socket) -> None:
     # A superscript two is a digit to str.isdigit() but not to float().
-    sock.sendall("HTTP/1.1 503 Busy\r\nRetry-After: ²\r\nContent-Length: 0\r\n\r\n".encode("latin-1"))
+    head = "HTTP/1.1 503 Busy\r\nConnection: close\r\nRetry-After: ²\r\nContent-Length: 0\r\n\r\n"
+    sock.sendall(head.encode("latin-1"))
 
 
 def impossible_retry_after_date(sock: socket.socket) -> None:
-    sock.sendall(b"HTTP/1.1 503 Busy\r\nRetry-After: Mon, 99 Foo 99999 99:99:99 GMT\r\nContent-Length: 0\r\n\r\n")
+    sock.sendall(
+        b"HTTP/1.1 503 Busy\r\nConnection: close\r\n"
+        b"Retry-After: Mon, 99 Foo 99999 99:99:99 GMT\r\nContent-Length: 0\r\n\r\n"
+    )
 
 
 def not_http(sock: socket.socket) -> None:
