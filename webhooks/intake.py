@@ -14,8 +14,10 @@ from notifications.models import Alert
 from notifications.services import admin_link, alert_raise
 from webhooks.adapters import PayloadInvalid
 from webhooks.counters import intake_count
+from webhooks.intake_sql import SourceChanged
 from webhooks.metrics import EVENTS
 from webhooks.models import Source
+from webhooks.selectors import source_is_current
 from webhooks.services import DUPLICATE, InvalidJson, event_receive, event_reject
 
 logger = logging.getLogger(__name__)
@@ -39,16 +41,28 @@ class IntakeOutcome:
         return f"rejected:{self.error}" if self.error else self.status
 
 
-def intake_handle(*, source: Source, body: bytes, header_id: str | None, query: Mapping[str, str]) -> IntakeOutcome:
-    """Receive one webhook; a body that is not valid is recorded as a rejected event and alerted on."""
+def intake_handle(
+    *, source: Source, body: bytes, header_id: str | None, query: Mapping[str, str], source_cached: bool = False
+) -> IntakeOutcome:
+    """Receive one webhook; a body that is not valid is recorded as a rejected event and alerted on.
+
+    A `source_cached` source may be stale: SourceChanged is raised, with
+    nothing written, when it is (webhooks.selectors).
+    """
     try:
-        received = event_receive(source=source, body=body, header_id=header_id, query=query)
+        received = event_receive(
+            source=source, body=body, header_id=header_id, query=query, source_cached=source_cached
+        )
     except InvalidJson as exc:
-        return _rejected(source=source, body=body, header_id=header_id, detail={"body": [f"Not valid JSON: {exc}"]})
+        detail: Any = {"body": [f"Not valid JSON: {exc}"]}
     except PayloadInvalid as exc:
-        return _rejected(source=source, body=body, header_id=header_id, detail=exc.detail)
-    http_status = HTTPStatus.OK if received.status == DUPLICATE else HTTPStatus.ACCEPTED
-    return IntakeOutcome(http_status=http_status, status=received.status, event_id=received.event_id)
+        detail = exc.detail
+    else:
+        http_status = HTTPStatus.OK if received.status == DUPLICATE else HTTPStatus.ACCEPTED
+        return IntakeOutcome(http_status=http_status, status=received.status, event_id=received.event_id)
+    if source_cached and not source_is_current(source):
+        raise SourceChanged(source.slug)  # it may be valid for the source as it now is
+    return _rejected(source=source, body=body, header_id=header_id, detail=detail)
 
 
 def _rejected(*, source: Source, body: bytes, header_id: str | None, detail: Any) -> IntakeOutcome:

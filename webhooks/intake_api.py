@@ -12,14 +12,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.errors import PayloadTooLarge
+from common.errors import PayloadTooLarge, ServiceUnavailable
 from webhooks.authentication import SourceAuthentication
 from webhooks.guards import SourceIpPermission, SourceRateThrottle
 from webhooks.intake import IntakeOutcome, intake_handle, intake_outcome_count
+from webhooks.intake_sql import SourceChanged
 from webhooks.metrics import INTAKE_SECONDS
 from webhooks.models import Event, Source
 from webhooks.schema import INTAKE_BODY
-from webhooks.selectors import source_get_active
+from webhooks.selectors import source_cache_enabled, source_forget, source_get_active, source_is_current
 from webhooks.services import DUPLICATE
 
 SourceCheck = inline_serializer("SourceCheck", {"status": serializers.CharField(), "source": serializers.CharField()})
@@ -48,6 +49,22 @@ def _too_large() -> PayloadTooLarge:
     return PayloadTooLarge(f"The body may be at most {settings.WEBHOOK_MAX_BODY_BYTES} bytes.")
 
 
+# Answers that depend on the source's row: given from a cached source, they
+# are checked against the database first (webhooks.selectors).
+_SOURCE_REFUSALS = (
+    exceptions.NotAuthenticated,
+    exceptions.AuthenticationFailed,
+    exceptions.PermissionDenied,
+    exceptions.Throttled,
+)
+# A request starts over with the source read again at most this many times.
+_FRESH_TRIES = 2
+
+
+class _StartOver(Exception):
+    """The cached source was stale and nothing was written: handle the request again."""
+
+
 class WebhookView(APIView):
     """Receives one webhook. Checks run cheapest first: source, size, type, auth, IP, rate."""
 
@@ -56,17 +73,42 @@ class WebhookView(APIView):
     throttle_classes = [SourceRateThrottle]
     parser_classes: list[Any] = []  # the raw body is signed, so it is read as bytes
     source: Source | None = None
+    source_cached = False  # the source came from this process' cache and may be stale
+    fresh_tries = 0  # how many times the request started over with the source read again
     outcome: IntakeOutcome | None = None
 
     def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
-        response = super().dispatch(request, *args, **kwargs)
+        while True:
+            try:
+                response = super().dispatch(request, *args, **kwargs)
+                break
+            except _StartOver:
+                source_forget(slug=kwargs["source_slug"])
+                self.fresh_tries += 1
+                self.outcome = None
         if request.method == "POST":
             INTAKE_SECONDS.observe(time.perf_counter() - started)
         return response
 
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, SourceChanged):
+            if self.fresh_tries < _FRESH_TRIES:
+                raise _StartOver from exc
+            exc = ServiceUnavailable("The source changed while this request was handled; send it again.")
+        elif (
+            self.source_cached
+            and isinstance(exc, _SOURCE_REFUSALS)
+            and self.source is not None
+            and not source_is_current(self.source)
+        ):
+            raise _StartOver from exc
+        return super().handle_exception(exc)
+
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        self.source = source_get_active(slug=kwargs["source_slug"])
+        # The first try of a POST may take the source from the cache; a start-over reads it again.
+        self.source_cached = request.method == "POST" and self.fresh_tries == 0 and source_cache_enabled()
+        self.source = source_get_active(slug=kwargs["source_slug"], cached=self.source_cached)
         if self.source is None:
             raise exceptions.NotFound("No active source with this slug.", code="unknown_source")
         if request.method == "POST":
@@ -121,7 +163,11 @@ class WebhookView(APIView):
         if len(body) > settings.WEBHOOK_MAX_BODY_BYTES:
             raise _too_large()
         self.outcome = intake_handle(
-            source=self.source, body=body, header_id=request.headers.get("webhook-id"), query=request.query_params
+            source=self.source,
+            body=body,
+            header_id=request.headers.get("webhook-id"),
+            query=request.query_params,
+            source_cached=self.source_cached,
         )
         if self.outcome.error:
             # The error body is built where every API error's is (common.errors).

@@ -57,6 +57,10 @@ class Source(models.Model):
     pybossa_api_key = EncryptedTextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # On PostgreSQL a trigger gives every inserted or updated row a new value
+    # from a sequence, whatever the writer (the admin, QuerySet.update(), SQL):
+    # the intake's per-process cache of sources is checked against it.
+    revision = models.BigIntegerField(default=0, editable=False, help_text="Changes whenever the row does.")
 
     class Meta:
         ordering = ["slug"]

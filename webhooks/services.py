@@ -22,7 +22,9 @@ from results.services import (
     user_erase,
 )
 from webhooks.adapters import Action, ParsedEvent, PayloadInvalid, Reset, Settle, parse_event, settlement_queue
+from webhooks.intake_sql import SourceChanged, completion_receive, fast_path_available
 from webhooks.models import Event, Source
+from webhooks.selectors import source_is_current
 
 logger = logging.getLogger(__name__)
 
@@ -132,16 +134,36 @@ def event_payloads_prune(*, older_than: datetime) -> int:
 
 
 def event_receive(
-    *, source: Source, body: bytes, header_id: str | None, query: Mapping[str, str] | None = None
+    *,
+    source: Source,
+    body: bytes,
+    header_id: str | None,
+    query: Mapping[str, str] | None = None,
+    source_cached: bool = False,
 ) -> IntakeResult:
     """Validate, store once and apply a webhook.
 
     Raises InvalidJson or PayloadInvalid for bad input (the caller records
     the rejection). A duplicate key answers with the stored event and changes
-    nothing.
+    nothing. A `source_cached` (possibly stale) source is checked before
+    anything is written: SourceChanged when it changed, and nothing is.
     """
     parsed: ParsedEvent = parse_event(source, body_parse(body), header_id=header_id, query=query)
     now = timezone.now()
+    if isinstance(parsed.action, Completion) and not source.paused and fast_path_available():
+        # The common case: one statement, which checks the source itself.
+        outcome, event_id = completion_receive(
+            source=source,
+            key=parsed.key,
+            event_type=parsed.type,
+            body=_body_text(body),
+            received_at=now,
+            completion=parsed.action,
+            source_cached=source_cached,
+        )
+        return IntakeResult(event_id, DUPLICATE if outcome == DUPLICATE else Event.Status.ACCEPTED)
+    if source_cached and not source_is_current(source):
+        raise SourceChanged(source.slug)
     if source.paused:
         status = Event.Status.PAUSED
     elif parsed.action is None:

@@ -9,10 +9,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from deliveries.models import Delivery
 from results.models import Result, Summary
 from tests.factories import completed, make_source, reset, user_deleted
 from webhooks.counters import intake_counts_flush
 from webhooks.models import Event, IntakeCounter, Source
+from webhooks.selectors import source_forget
 from webhooks.services import source_pause, source_resume
 
 pytestmark = pytest.mark.django_db
@@ -294,20 +296,38 @@ def test_error_bodies_all_have_error_and_detail(source, post_webhook, client, se
         assert body["detail"]
 
 
-def test_one_intake_request_makes_a_fixed_small_number_of_queries(source, post_webhook, settings):
+def _statements(captured: CaptureQueriesContext) -> list[str]:
+    return [q["sql"] for q in captured.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+
+
+def test_an_accepted_completion_is_one_statement(source, destination, post_webhook, settings):
     settings.INTAKE_COUNTER_FLUSH_SECONDS = 3600  # counted in memory, written off the request path
     post_webhook(source, completed(unit="warm-up"))
     with CaptureQueriesContext(connection) as first:
         assert post_webhook(source, completed(unit="t-1")).status_code == 202
     with CaptureQueriesContext(connection) as retake:
-        assert post_webhook(source, completed(unit="t-1", minutes=5, attempt=2)).status_code == 202
+        assert post_webhook(source, completed(event_id="e-2", unit="t-1", minutes=5, attempt=2)).status_code == 202
+    with CaptureQueriesContext(connection) as again:
+        assert post_webhook(source, completed(event_id="e-2", unit="t-1", minutes=5, attempt=2)).status_code == 200
 
-    # source, event insert, summary upsert, result read, result write,
-    # summary update, destinations of the source (none here).
-    for captured in (first, retake):
-        statements = [q["sql"] for q in captured.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
-        assert len(statements) == 7, statements
-        assert not any("intakecounter" in sql for sql in statements), "the counters wait for no request"
+    # The source comes from the process' cache; the event, the result, the
+    # summary and the outbox row (a destination is there) are one call.
+    for captured in (first, retake, again):
+        statements = _statements(captured)
+        assert len(statements) == 1, statements
+        assert "tally_intake_completion" in statements[0]
+    assert Delivery.objects.filter(destination=destination, version=3).count() == 1
+
+
+def test_a_cold_cache_reads_the_source_once(source, post_webhook, settings):
+    settings.INTAKE_COUNTER_FLUSH_SECONDS = 3600
+    source_forget(slug=source.slug)
+    with CaptureQueriesContext(connection) as cold:
+        assert post_webhook(source, completed(unit="t-1")).status_code == 202
+    statements = _statements(cold)
+    assert len(statements) == 2, statements
+    assert "webhooks_source" in statements[0]
+    assert not any("intakecounter" in sql for sql in statements), "the counters wait for no request"
 
 
 def test_reset_and_user_deleted_are_accepted(source, post_webhook):
