@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -68,6 +70,56 @@ def delivery_record(
     # back and recorded again one by one is counted once.
     transaction.on_commit(lambda: _observe(delivery, outcome, status))
     return status
+
+
+def deliveries_record_delivered(pushes: Sequence[tuple[Delivery, datetime, AttemptOutcome]]) -> dict[int, str]:
+    """Record pushes a receiver took (2xx), together: what delivery_record does for each, in a few statements.
+
+    One insert for the attempts, one update per claim and status code for the
+    deliveries, one write per destination for its health. Returns each
+    delivery's new status (DELIVERED, or LOST when another worker owns it now).
+    Must run inside a transaction.
+    """
+    now = timezone.now()
+    attempts = []
+    groups: dict[tuple[str, int | None], list[int]] = defaultdict(list)
+    for delivery, started_at, outcome in pushes:
+        assert outcome.verdict == Verdict.DELIVERED
+        attempts.append(
+            Attempt(
+                delivery=delivery,
+                number=delivery.attempt_count,
+                version=delivery.version,
+                started_at=started_at,
+                duration_ms=outcome.duration_ms,
+                status_code=outcome.status_code,
+                response_excerpt=outcome.excerpt,
+                error="",
+                level=Attempt.Level.INFO,
+            )
+        )
+        groups[(delivery.claim, outcome.status_code)].append(delivery.pk)
+    Attempt.objects.bulk_create(attempts)
+    kept: set[int] = set()
+    for (claim, status_code), pks in groups.items():
+        owned = Delivery.objects.filter(pk__in=pks, claim=claim, status=Delivery.Status.IN_FLIGHT)
+        changes = {"last_status_code": status_code, "last_error": "", "lease_expires_at": None}
+        if owned.update(status=Delivery.Status.DELIVERED, updated_at=now, delivered_at=now, **changes) == len(pks):
+            kept.update(pks)
+        else:  # some were lost (a lease expired mid-push): find which
+            mine = Delivery.objects.filter(pk__in=pks, claim=claim, status=Delivery.Status.DELIVERED, delivered_at=now)
+            kept.update(mine.values_list("pk", flat=True))
+    healthy = {delivery.destination_id: delivery.destination for delivery, _, _ in pushes if delivery.pk in kept}
+    for destination in healthy.values():
+        destination_record_success(destination=destination, now=now)
+    statuses: dict[int, str] = {}
+    for delivery, _, outcome in pushes:
+        status = statuses[delivery.pk] = Delivery.Status.DELIVERED if delivery.pk in kept else LOST
+        if status == LOST:
+            with request_context(delivery.request_id):
+                logger.warning("lost the claim on a delivery while pushing", extra={"delivery": delivery.pk})
+        transaction.on_commit(lambda d=delivery, o=outcome, s=status: _observe(d, o, s))  # type: ignore[misc]
+    return statuses
 
 
 _LABEL_LEVEL = {Verdict.DELIVERED.value: logging.INFO, Verdict.RETRY.value: logging.WARNING}

@@ -8,89 +8,31 @@ owner (every write checks the claim token).
 from __future__ import annotations
 
 import logging
-import secrets
+import os
+import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from common.claims import rows_claim
 from deliveries import client
+from deliveries.claiming import deliveries_claim
 from deliveries.health import backlog_check
 from deliveries.models import Delivery
 from deliveries.outbox import FIRST_QUEUE, RETRY_QUEUE, push_body, wake
-from deliveries.policy import AttemptOutcome
-from deliveries.recording import delivery_record
+from deliveries.policy import AttemptOutcome, Verdict
+from deliveries.recording import deliveries_record_delivered, delivery_record
 from deliveries.selectors import deliveries_due
 
 logger = logging.getLogger(__name__)
 
 
 # --- Claim and push -----------------------------------------------------------
-
-
-def _in_flight_for_same_user() -> Exists:
-    return Exists(
-        Delivery.objects.filter(
-            destination_id=OuterRef("destination_id"),
-            source_id=OuterRef("source_id"),
-            user_id=OuterRef("user_id"),
-            status=Delivery.Status.IN_FLIGHT,
-        )
-    )
-
-
-def deliveries_claim(
-    *, retries: bool, limit: int, busy: Mapping[int, int] | None = None, per_destination: int | None = None
-) -> list[Delivery]:
-    """Atomically take up to `limit` due deliveries (first attempts, or retries) under a lease.
-
-    With `per_destination`, no destination gets more than that many slots,
-    counting the `busy` ones it already holds (destination id -> pushes).
-    """
-    now = timezone.now()
-    token = secrets.token_hex(8)
-    cap = per_destination if per_destination is not None else limit
-    held = dict(busy or {})
-
-    def within_share(free: list[Delivery]) -> list[Delivery]:
-        chosen = []
-        for delivery in free:
-            if held.get(delivery.destination_id, 0) < cap:
-                chosen.append(delivery)
-                held[delivery.destination_id] = held.get(delivery.destination_id, 0) + 1
-                if len(chosen) == limit:
-                    break
-        return chosen
-
-    due = (
-        deliveries_due(now=now)
-        .filter(Q(attempt_count__gt=0) if retries else Q(attempt_count=0))
-        .exclude(_in_flight_for_same_user())
-        .exclude(destination_id__in=[d for d, n in held.items() if n >= cap])
-        .order_by("next_attempt_at")
-        .only("pk", "destination_id")
-    )
-    lease = {
-        "status": Delivery.Status.IN_FLIGHT,
-        "claim": token,
-        "attempt_count": F("attempt_count") + 1,
-        "lease_expires_at": now + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS),
-        "updated_at": now,
-    }
-    taken = rows_claim(due=due, lease=lease, limit=limit, scan=limit * 4, pick=within_share)
-    if not taken:
-        return []
-    return list(
-        Delivery.objects.select_related("destination", "source").filter(pk__in=[d.pk for d in taken], claim=token)
-    )
 
 
 def delivery_push(delivery: Delivery, *, time_left: float | None = None) -> AttemptOutcome:
@@ -130,13 +72,19 @@ _RECORD_MARGIN_SECONDS = 2.0
 def _record_together(outcomes: list[tuple[Delivery, datetime, AttemptOutcome]]) -> None:
     """Record pushes that finished together in one transaction: one commit for the lot.
 
-    Should one record fail, the others are recorded one by one, so a single
-    bad row never strands the rest in flight.
+    The delivered ones (most) are recorded in a few statements for all of
+    them; the others one by one. Should a record fail, every push of the lot
+    is recorded on its own, so a single bad row never strands the rest in
+    flight.
     """
+    delivered = [item for item in outcomes if item[2].verdict == Verdict.DELIVERED]
     try:
         with transaction.atomic():
+            if delivered:
+                deliveries_record_delivered(delivered)
             for delivery, started, outcome in outcomes:
-                delivery_record(delivery, outcome, started_at=started)
+                if outcome.verdict != Verdict.DELIVERED:
+                    delivery_record(delivery, outcome, started_at=started)
     except Exception:
         logger.exception("recording a group of pushes failed; recording them one by one")
         for delivery, started, outcome in outcomes:
@@ -161,24 +109,48 @@ def deliveries_process_due(*, retries: bool, max_seconds: float | None = None) -
     per_destination = max(1, int(slots * settings.DELIVERY_DESTINATION_SHARE))
     running: dict[Future[AttemptOutcome], tuple[Delivery, datetime]] = {}
     done = 0
-    with ThreadPoolExecutor(max_workers=slots) as pool:
-        while True:
-            # Claim when half the slots are free (or none is busy): fewer,
-            # larger claims under load, no waiting when the queue is quiet.
-            if len(running) <= slots // 2 and timezone.now() < deadline:
-                busy = Counter(delivery.destination_id for delivery, _ in running.values())
-                claimed = deliveries_claim(
-                    retries=retries, limit=slots - len(running), busy=busy, per_destination=per_destination
-                )
-                for delivery in claimed:
-                    time_left = max(1.0, soft_stop - time.monotonic())
-                    running[pool.submit(delivery_push, delivery, time_left=time_left)] = (delivery, timezone.now())
-            if not running:
-                return done
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            outcomes = [(*running.pop(future), future.result()) for future in finished]
-            _record_together(outcomes)
-            done += len(outcomes)
+    helped = False
+    pool = _push_pool(slots)
+    while True:
+        # Claim when half the slots are free (or none is busy): fewer,
+        # larger claims under load, no waiting when the queue is quiet.
+        if len(running) <= slots // 2 and timezone.now() < deadline:
+            busy = Counter(delivery.destination_id for delivery, _ in running.values())
+            limit = slots - len(running)
+            claimed = deliveries_claim(retries=retries, limit=limit, busy=busy, per_destination=per_destination)
+            if len(claimed) >= min(limit, per_destination) and not helped:
+                # A full claim: more may be due than one task keeps up with. Ask
+                # another worker process to claim beside this one (once per task;
+                # claims never overlap), so a backlog uses every process, not one.
+                wake(RETRY_QUEUE if retries else FIRST_QUEUE)
+                helped = True
+            for delivery in claimed:
+                time_left = max(1.0, soft_stop - time.monotonic())
+                running[pool.submit(delivery_push, delivery, time_left=time_left)] = (delivery, timezone.now())
+        if not running:
+            return done
+        finished, _ = wait(running, return_when=FIRST_COMPLETED)
+        outcomes = [(*running.pop(future), future.result()) for future in finished]
+        _record_together(outcomes)
+        done += len(outcomes)
+
+
+_pools: dict[tuple[int, int], ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def _push_pool(slots: int) -> ThreadPoolExecutor:
+    """The process' push threads, kept from one task to the next (a forked child makes its own).
+
+    Its threads only push (no database connection of their own); a task
+    waits for its own pushes, never for another's.
+    """
+    key = (os.getpid(), slots)
+    with _pools_lock:
+        pool = _pools.get(key)
+        if pool is None:
+            pool = _pools[key] = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="tally-push")
+        return pool
 
 
 @dataclass(frozen=True)

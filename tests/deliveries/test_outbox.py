@@ -8,10 +8,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from deliveries.claiming import deliveries_claim
 from deliveries.destinations import destination_create
 from deliveries.models import Delivery, Destination
 from deliveries.replay import deliveries_replay
-from deliveries.worker import deliveries_claim
 from tests.factories import completed, make_source, user_deleted
 
 pytestmark = pytest.mark.django_db

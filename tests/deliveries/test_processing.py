@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections import Counter
 from datetime import timedelta
+from unittest import mock
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
+from deliveries.claiming import deliveries_claim
 from deliveries.destinations import destination_create
 from deliveries.models import Attempt, Delivery, Destination
 from deliveries.policy import AttemptOutcome, Verdict
-from deliveries.recording import TRANSITIONS, delivery_record
-from deliveries.worker import deliveries_claim, deliveries_process_due, deliveries_sweep
+from deliveries.recording import TRANSITIONS, deliveries_record_delivered, delivery_record
+from deliveries.worker import deliveries_process_due, deliveries_sweep
 from notifications.models import Alert
 from tests.conftest import RECEIVER_SECRET
 from tests.factories import completed
@@ -23,7 +26,17 @@ from tests.servers import Reply, free_port
 pytestmark = pytest.mark.django_db
 
 
-def test_claims_are_exclusive_and_limited(source, destination, post_webhook):
+@pytest.fixture(params=["one statement", "portable"])
+def claim_path(request):
+    """Claims as PostgreSQL makes them (one statement), and as other databases do (common.claims)."""
+    if request.param == "portable":
+        with mock.patch("deliveries.claiming.one_statement_available", return_value=False):
+            yield request.param
+    else:
+        yield request.param
+
+
+def test_claims_are_exclusive_and_limited(source, destination, post_webhook, claim_path):
     for n in range(5):
         post_webhook(source, completed(user=f"u-{n}"))
 
@@ -51,6 +64,27 @@ def test_a_late_result_from_a_worker_that_lost_its_lease_is_not_recorded_over_th
     assert recorded == "lost"
     assert Delivery.objects.get().status == "in_flight"
     assert Delivery.objects.get().claim == owner.claim
+
+
+def test_delivered_pushes_are_recorded_together_and_a_lost_one_is_left_to_its_owner(source, destination, post_webhook):
+    for n in range(3):
+        post_webhook(source, completed(user=f"u-{n}"))
+    claimed = deliveries_claim(retries=False, limit=3)
+    lost = claimed[0]
+    Delivery.objects.filter(pk=lost.pk).update(claim="another-worker")
+    now = timezone.now()
+    pushes = [(d, now, AttemptOutcome(status_code=200 + i, duration_ms=5)) for i, d in enumerate(claimed)]
+
+    with transaction.atomic():
+        statuses = deliveries_record_delivered(pushes)
+
+    assert statuses == {claimed[0].pk: "lost", claimed[1].pk: "delivered", claimed[2].pk: "delivered"}
+    assert Delivery.objects.get(pk=lost.pk).status == "in_flight"
+    for i, delivery in enumerate(claimed[1:], start=1):
+        row = Delivery.objects.get(pk=delivery.pk)
+        assert (row.status, row.last_status_code, row.lease_expires_at) == ("delivered", 200 + i, None)
+    assert Attempt.objects.count() == 3, "every push is logged, a lost one too (as one by one)"
+    assert Destination.objects.get(pk=destination.pk).last_success_at is not None
 
 
 def test_process_due_pushes_and_records_in_process(source, destination, post_webhook, receiver):
@@ -114,7 +148,7 @@ def _claim_concurrently(threads: int, limit: int) -> list[int]:
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_claims_never_take_the_same_row_or_a_second_row_of_a_user_in_flight(
-    source, destination, post_webhook
+    source, destination, post_webhook, claim_path
 ):
     for n in range(10):
         post_webhook(source, completed(user=f"u-{n}"))
@@ -128,8 +162,53 @@ def test_concurrent_claims_never_take_the_same_row_or_a_second_row_of_a_user_in_
     assert _claim_concurrently(threads=4, limit=5) == [], "each user already has a push in flight"
 
 
+def test_a_claim_keeps_each_destination_within_its_share_counting_busy_slots(source, post_webhook, claim_path):
+    one = destination_create(name="one", url="http://127.0.0.1:9/", source_slugs=[source.slug])
+    two = destination_create(name="two", url="http://127.0.0.1:9/", source_slugs=[source.slug])
+    for n in range(6):
+        post_webhook(source, completed(user=f"u-{n}"))
+
+    taken = deliveries_claim(retries=False, limit=10, busy={one.pk: 2}, per_destination=3)
+
+    by_destination = Counter(d.destination_id for d in taken)
+    assert by_destination == {one.pk: 1, two.pk: 3}
+    assert [d.next_attempt_at for d in taken] == sorted(d.next_attempt_at for d in taken)
+    assert all(d.destination.name in {"one", "two"} and d.source.slug == source.slug for d in taken)
+    assert deliveries_claim(retries=False, limit=10, busy={one.pk: 3, two.pk: 3}, per_destination=3) == []
+
+
 @pytest.mark.django_db(transaction=True)
-def test_a_hanging_receiver_holds_only_its_share_of_the_slots(source, post_webhook, settings):
+def test_a_claim_locks_only_the_rows_it_takes(source, destination, post_webhook):
+    for n in range(5):
+        post_webhook(source, completed(user=f"u-{n}"))
+    holding, release = threading.Event(), threading.Event()
+    first: list[int] = []
+
+    def claim_one_and_hold() -> None:
+        try:
+            with transaction.atomic():
+                first.extend(d.pk for d in deliveries_claim(retries=False, limit=1))
+                holding.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=claim_one_and_hold)
+    holder.start()
+    try:
+        assert holding.wait(10)
+        others = deliveries_claim(retries=False, limit=10)
+    finally:
+        release.set()
+        holder.join()
+
+    assert len(first) == 1
+    assert len(others) == 4, "rows the first claim only looked at stay free for the next"
+    assert not set(first) & {d.pk for d in others}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_hanging_receiver_holds_only_its_share_of_the_slots(source, post_webhook, settings, claim_path):
     import threading
 
     from django.db import connection
