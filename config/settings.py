@@ -85,6 +85,16 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+# The webhook path needs none of sessions, CSRF (DRF's views are exempt),
+# users, messages, static files or frame options: its requests go through
+# this shorter chain (config/wsgi.py). Every other path gets MIDDLEWARE.
+WEBHOOK_MIDDLEWARE = [
+    "common.logging.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
+]
+WEBHOOK_PATH_PREFIX = "/api/v1/webhooks/"
+
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 
