@@ -117,15 +117,39 @@ def _active_destinations(source_ids: set[int]) -> dict[int, list[int]]:
     return found
 
 
+def enqueue_in_sql_available() -> bool:
+    return connection.vendor == "postgresql"
+
+
 def deliveries_enqueue(
     *, summaries: Sequence[Summary], destination_ids: Sequence[int] | None = None, rerun: bool = False
 ) -> int:
     """Queue the given summaries for every active destination of their source (or the ones named).
 
     Runs in the caller's transaction: the outbox row commits with the data.
+    The summaries must be as stored (the caller holds their locks): on
+    PostgreSQL the rows and their snapshots are built from the stored rows in
+    one statement (tally_summaries_enqueue, deliveries/sql/enqueue_v1.sql);
+    elsewhere here, by snapshot_build.
     """
     if not summaries:
         return 0
+    if enqueue_in_sql_available():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT tally_summaries_enqueue(%s, %s, %s, %s, %s)",
+                [
+                    [s.pk for s in summaries],
+                    None if destination_ids is None else list(destination_ids),
+                    rerun,
+                    current_request_id(),
+                    timezone.now(),
+                ],
+            )
+            written: int = cursor.fetchone()[0]
+        if written:
+            transaction.on_commit(lambda: wake(FIRST_QUEUE))
+        return written
     targets = _active_destinations({s.source_id for s in summaries})
     if destination_ids is not None:
         wanted = set(destination_ids)

@@ -1,7 +1,8 @@
 """The one-statement intake (PostgreSQL) and the per-process source cache.
 
-The same events through the server-side function and through the Python
-path must leave the same events, results, summaries and outbox rows; a
+The same events through the server-side functions (the intake's and the
+outbox's) and through the Python path must leave the same events, results,
+summaries and outbox rows; a
 source changed behind the cache's back (QuerySet.update(), as an operator's
 SQL would) is seen by the next request, which starts over with nothing
 written.
@@ -9,6 +10,8 @@ written.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -116,6 +119,16 @@ def _state(source: Source) -> dict[str, Any]:
     return {"events": events, "results": results, "summaries": summaries, "deliveries": deliveries}
 
 
+@contextmanager
+def _python_only() -> Iterator[None]:
+    """The intake and the outbox as SQLite runs them: the ORM path and snapshots built in Python."""
+    with (
+        mock.patch("webhooks.services.fast_path_available", return_value=False),
+        mock.patch("deliveries.outbox.enqueue_in_sql_available", return_value=False),
+    ):
+        yield
+
+
 def _two_sources() -> tuple[Source, Source]:
     sql, python = make_source(), make_source()
     destination_create(name=f"to-{sql.slug}", url="http://127.0.0.1:9/", source_slugs=[sql.slug])
@@ -135,7 +148,7 @@ def test_the_function_and_the_python_path_leave_the_same_state(ops):
         body = sent[op % len(sent)] if isinstance(op, int) else op
         sent.append(body)
         answers = [event_receive(source=sql, body=dumps(body), header_id=None).status]
-        with mock.patch("webhooks.services.fast_path_available", return_value=False):
+        with _python_only():
             answers.append(event_receive(source=python, body=dumps(body), header_id=None).status)
         assert answers[0] == answers[1], body
 
@@ -146,7 +159,7 @@ def test_the_snapshot_formats_times_and_money_as_the_python_path_does(db):
     sql, python = _two_sources()
     body = completed(score=0.5, max_score=3, completed_at="2026-11-22T09:00:00.000010Z")
     event_receive(source=sql, body=dumps(body), header_id=None)
-    with mock.patch("webhooks.services.fast_path_available", return_value=False):
+    with _python_only():
         event_receive(source=python, body=dumps(body), header_id=None)
 
     snapshots = [Delivery.objects.get(source=s).snapshot for s in (sql, python)]

@@ -22,7 +22,6 @@ UPDATE webhooks_source SET revision = 0;
 
 DROP = """
 DROP FUNCTION IF EXISTS tally_intake_completion;
-DROP FUNCTION IF EXISTS tally_iso;
 DROP TRIGGER IF EXISTS webhooks_source_revision ON webhooks_source;
 DROP FUNCTION IF EXISTS webhooks_source_revision_bump;
 DROP SEQUENCE IF EXISTS webhooks_source_revision_seq;
@@ -45,7 +44,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("webhooks", "0004_request_id"),
         ("results", "0002_result_is_counted"),
-        ("deliveries", "0004_attempt_count"),
+        ("deliveries", "0005_enqueue_function"),
     ]
 
     operations = [

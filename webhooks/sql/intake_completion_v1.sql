@@ -14,19 +14,10 @@
 --      times are kept by LEAST/GREATEST (results.services.result_record_completion);
 --   5. the summary takes the delta, and when anything changed its version is
 --      bumped and its push is queued for every active destination of the
---      source, with the snapshot a push carries
---      (deliveries.outbox.deliveries_enqueue and snapshot_build).
+--      source, with the snapshot a push carries (tally_summaries_enqueue,
+--      deliveries/sql/enqueue_v1.sql).
 -- Returns the outcome, the event's id and how many outbox rows were written.
 -- tests/webhooks/test_intake_sql.py holds both paths to the same results.
-
-CREATE OR REPLACE FUNCTION tally_iso(t timestamptz) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
-    -- Python's datetime.isoformat() in UTC with Z: microseconds only when not zero.
-    SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
-        || CASE WHEN date_part('microseconds', t)::bigint % 1000000 = 0 THEN ''
-                ELSE to_char(t AT TIME ZONE 'UTC', '.US') END
-        || 'Z'
-$fn$;
 
 CREATE OR REPLACE FUNCTION tally_intake_completion(
     p_source_id bigint, p_source_revision bigint,
@@ -49,7 +40,6 @@ DECLARE
     a_score numeric := p_score; a_max numeric := p_max_score;
     n_done integer; n_passed integer; n_score numeric(16, 2); n_max numeric(16, 2);
     n_first timestamptz; n_last timestamptz;
-    v_snapshot jsonb;
 BEGIN
     queued := 0;
     IF p_source_revision IS NOT NULL THEN
@@ -142,56 +132,8 @@ BEGIN
         percent = CASE WHEN n_max <= 0 THEN 0 ELSE round(n_score * 100 / n_max, 2) END,
         first_activity_at = n_first, last_activity_at = n_last, version = s.version + 1,
         deleted_at = NULL, updated_at = v_now
-    WHERE id = s.id
-    RETURNING * INTO s;
+    WHERE id = s.id;
 
-    IF NOT EXISTS (
-        SELECT 1 FROM deliveries_destination_sources ds
-        JOIN deliveries_destination d ON d.id = ds.destination_id
-        WHERE ds.source_id = p_source_id AND d.active
-    ) THEN
-        RETURN;
-    END IF;
-    v_snapshot := jsonb_build_object(
-        'user', jsonb_build_object('id', s.user_id, 'email', s.user_email, 'name', s.user_name),
-        'version', s.version,
-        'summary', jsonb_build_object(
-            'units_completed', s.units_completed,
-            'units_passed', s.units_passed,
-            'score_total', s.score_total::text,
-            'max_score_total', s.max_score_total::text,
-            'percent', s.percent::text,
-            'first_activity_at', tally_iso(s.first_activity_at),
-            'last_activity_at', tally_iso(s.last_activity_at)
-        ),
-        'results', COALESCE((
-            SELECT jsonb_agg(jsonb_build_object(
-                'unit_id', u.unit_id, 'title', u.title, 'score', u.score::text, 'max_score', u.max_score::text,
-                'passed', u.passed, 'completed_at', tally_iso(u.completed_at)
-            ) ORDER BY u.unit_id)
-            FROM results_result u
-            WHERE u.source_id = p_source_id AND u.user_id = p_user_id AND u.counts
-        ), '[]'::jsonb)
-    );
-    INSERT INTO deliveries_delivery AS d (
-        destination_id, source_id, user_id, kind, version, snapshot, snapshot_at, rerun, status, attempts,
-        next_attempt_at, claim, last_error, request_id, created_at, updated_at
-    )
-    SELECT ds.destination_id, p_source_id, p_user_id, 'user.summary.updated', s.version, v_snapshot, s.updated_at,
-        false, 'pending', 0, v_now, '', '', p_request_id, v_now, v_now
-    FROM deliveries_destination_sources ds
-    JOIN deliveries_destination dest ON dest.id = ds.destination_id
-    WHERE ds.source_id = p_source_id AND dest.active
-    ON CONFLICT (destination_id, source_id, user_id) WHERE status = 'pending'
-    DO UPDATE SET
-        kind = excluded.kind,
-        version = excluded.version,
-        snapshot = excluded.snapshot,
-        snapshot_at = excluded.snapshot_at,
-        request_id = excluded.request_id,
-        rerun = CASE WHEN excluded.version > d.version THEN excluded.rerun ELSE d.rerun OR excluded.rerun END,
-        updated_at = excluded.updated_at
-    WHERE d.version <= excluded.version;
-    GET DIAGNOSTICS queued = ROW_COUNT;
+    queued := tally_summaries_enqueue(ARRAY[s.id], NULL, false, p_request_id, v_now);
 END
 $fn$;
