@@ -14,7 +14,11 @@ from results.models import Summary
 
 # Each query is written out whole. `%(source)s IS NULL OR ...` is the optional
 # source filter: parameters are bound before PostgreSQL plans the statement,
-# so the unused branch folds away.
+# so the unused branch folds away. A batch is named by its ids (`= ANY`), not
+# by a range: the planner then knows it is batch_size rows, and keeps to the
+# results' index even when the summaries' table statistics lag behind the
+# rebuild's own updates (a range's estimate grows with the table's new pages
+# until a sequential scan of every result looks cheaper).
 
 _MISSING_SQL = """
 SELECT DISTINCT r.source_id, r.user_id FROM results_result r
@@ -34,7 +38,7 @@ WITH agg AS (
         MAX(r.last_completed_at) AS last_activity_at
     FROM results_summary s
     LEFT JOIN results_result r ON r.source_id = s.source_id AND r.user_id = s.user_id
-    WHERE s.id BETWEEN %(low)s AND %(high)s AND (%(source)s IS NULL OR s.source_id = %(source)s)
+    WHERE s.id = ANY(%(ids)s) AND (%(source)s IS NULL OR s.source_id = %(source)s)
     GROUP BY s.id
 ), fresh AS (
     SELECT agg.*,
@@ -65,7 +69,7 @@ WITH agg AS (
         MAX(r.last_completed_at) AS last_activity_at
     FROM results_summary s
     LEFT JOIN results_result r ON r.source_id = s.source_id AND r.user_id = s.user_id
-    WHERE s.id BETWEEN %(low)s AND %(high)s AND (%(source)s IS NULL OR s.source_id = %(source)s)
+    WHERE s.id = ANY(%(ids)s) AND (%(source)s IS NULL OR s.source_id = %(source)s)
     GROUP BY s.id
 ), fresh AS (
     SELECT agg.*,
@@ -148,7 +152,7 @@ def summaries_rebuild(
             ids = list(batch[:batch_size])
             if not ids:
                 break
-            params.update(low=ids[0], high=ids[-1], now=timezone.now())
+            params.update(ids=ids, now=timezone.now())
             with connection.cursor() as cursor:
                 cursor.execute(_CHECK_SQL if check else _FIX_SQL, params)
                 rows = cursor.fetchall()
