@@ -490,6 +490,28 @@ class CpuMeter:
         return stats
 
 
+def peak_rss_mb(group: int) -> dict[int, float]:
+    """Peak resident memory (VmHWM, MB) of each live process in a process group, by pid.
+
+    Read before the group is stopped: the kernel keeps each process' peak
+    for its lifetime, so this is the most each one held during the run.
+    """
+    peaks: dict[int, float] = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                text = fh.read()
+            if int(text[text.rindex(")") + 2 :].split()[2]) != group:
+                continue
+            with open(f"/proc/{pid}/status") as fh:
+                for line in fh:
+                    if line.startswith("VmHWM:"):
+                        peaks[int(pid)] = int(line.split()[1]) / 1024
+        except (OSError, ValueError, IndexError):
+            continue
+    return peaks
+
+
 def cpu_text(used: dict[str, float]) -> str:
     shown = ", ".join(f"{key} {value:.0f}%" for key, value in used.items())
     return f"CPU, % of one core: {shown}; total {sum(used.values()):.0f}% of {(os.cpu_count() or 1) * 100}%"
@@ -598,6 +620,7 @@ class Server:
     closed: dict[int, Stats] = field(default_factory=dict)  # clients -> run
     opened: Stats | None = None
     stored: dict[str, int] = field(default_factory=dict)
+    peak_rss: dict[int, float] = field(default_factory=dict)  # pid -> MB, the master and its workers
 
     @property
     def errors(self) -> Counter[str]:
@@ -651,6 +674,7 @@ def load(
             tally.opened = meters[id(tally)].measure(run)
     finally:
         for server in servers:
+            server.peak_rss = peak_rss_mb(server.web.pid)
             server.web.stop()
             server.target.ready = []
     for server in servers:
@@ -693,6 +717,10 @@ def report_server(server: Server, args: argparse.Namespace) -> None:
     for clients, stats in server.closed.items():
         print(report_row(f"{server.label}, closed {clients} clients{wrk}", stats))
         print(f"  {cpu_text(stats.cpu)}")
+    if server.peak_rss:
+        master = server.peak_rss.get(server.web.pid, 0.0)
+        workers = ", ".join(f"{mb:.0f}" for pid, mb in sorted(server.peak_rss.items()) if pid != server.web.pid)
+        print(f"  peak RSS, MB: gunicorn master {master:.0f}, workers {workers}")
     if server.opened is not None:
         print(report_row(f"{server.label}, open {args.rate:.0f}/s", server.opened))
         print(f"  {cpu_text(server.opened.cpu)}")
@@ -762,6 +790,10 @@ def report_ceilings(
         rows.append((f"p99 at {args.rate:.0f} events/s, open loop", f"{bound}{p99:.0f} ms", "≤ 50 ms", verdict))
         if args.rate != 500:
             rows[-1] = (*rows[-1][:3], "target is at 500/s")
+    workers = [mb for pid, mb in tally.peak_rss.items() if pid != tally.web.pid]
+    if workers:
+        peak = max(workers)
+        rows.append(("peak RSS of a gunicorn worker", f"{peak:.0f} MB", "≤ 120 MB", against(peak, 120, at_most=True)))
     print(f"\n{'targets':<46} {'measured':>10} {'target':>10}")
     for name, measured, target, verdict in rows:
         print(f"{name:<46} {measured:>10} {target:>10}  {verdict}")

@@ -61,6 +61,7 @@ from intake import (
     event_body,
     intake_request,
     manage,
+    peak_rss_mb,
     percentile,
     preamble,
     run_threads,
@@ -189,6 +190,9 @@ def stop(process: Process) -> None:
 
 
 def worker_stop(ctx: Context, worker: Worker) -> None:
+    peaks = peak_rss_mb(worker.pid)
+    if peaks:
+        ctx.worker_rss[worker.name] = max(peaks.values())
     stop(worker)
     del ctx.meter.groups[worker.pid]
 
@@ -527,6 +531,7 @@ class Context:
     secret: str
     source: Any  # webhooks.models.Source, imported once Django is set up
     port: int = 0
+    worker_rss: dict[str, float] = field(default_factory=dict)  # worker name -> peak RSS (MB) of its biggest process
 
 
 def django_setup(env: dict[str, str]) -> None:
@@ -550,6 +555,19 @@ def report_throughput(results: list[Throughput]) -> None:
             print(f"  {cpu_text(result.cpu)}")
         for note in result.notes:
             print(f"  {note}")
+
+
+def report_memory(ctx: Context) -> None:
+    if not ctx.worker_rss:
+        return
+    peak = max(ctx.worker_rss.values())
+    shown = ", ".join(f"{name} {mb:.0f}" for name, mb in ctx.worker_rss.items())
+    print(f"\npeak RSS of a Celery worker process, MB: {shown}")
+    print(f"{'peak RSS of a Celery worker process':<46} {f'{peak:.0f} MB':>10} {'≤ 200 MB':>10}  ", end="")
+    print(against(peak, 200, at_most=True))
+
+
+def report_ratios(results: list[Throughput]) -> None:
     outbox = next((r for r in results if r.name.startswith("A ")), None)
     if outbox is not None:
         print(f"\n{'delivery ratios, same run':<46} {'measured':>10} {'target':>10}")
@@ -683,8 +701,10 @@ def main() -> int:
 
     if throughput:
         report_throughput(throughput)
+        report_ratios(throughput)
     if e2e:
         report_end_to_end(e2e)
+    report_memory(ctx)
     verified, sampled = signatures
     print(f"\nsignatures: {verified} of {sampled} sampled pushes verified with standardwebhooks")
     missing = sum(r.missing for r in e2e) + sum(max(0, args.messages - r.count) for r in throughput)
