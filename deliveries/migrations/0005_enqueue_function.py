@@ -1,4 +1,4 @@
-"""The set-based enqueue (tally_summaries_enqueue, tally_iso), on PostgreSQL."""
+"""The set-based enqueue (tally_summaries_enqueue, tally_snapshot, tally_iso), on PostgreSQL."""
 
 from pathlib import Path
 
@@ -8,6 +8,7 @@ SQL = Path(__file__).resolve().parent.parent / "sql"
 
 DROP = """
 DROP FUNCTION IF EXISTS tally_summaries_enqueue;
+DROP FUNCTION IF EXISTS tally_snapshot;
 DROP FUNCTION IF EXISTS tally_iso;
 """
 

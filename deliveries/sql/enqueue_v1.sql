@@ -1,12 +1,13 @@
 -- The outbox's enqueue, set-based (PostgreSQL only): the same rows as
 -- deliveries.outbox.deliveries_enqueue builds in Python.
 --
+-- tally_snapshot(summary) is a push's `data` (less `source`, added at send
+-- time) for a summary as it is stored, as deliveries.outbox.snapshot_build
+-- makes it.
 -- tally_summaries_enqueue(ids, destinations, rerun, request id, now) queues
 -- those summaries for every active destination of their source (or only the
 -- destinations named), coalescing into the pending row of each
--- (destination, source, user) as long as the version does not go back. Each
--- row carries the snapshot of its summary as it is: a push's `data` (less
--- `source`, added at send time), as deliveries.outbox.snapshot_build makes it.
+-- (destination, source, user) as long as the version does not go back.
 -- It returns the number of rows written. Callers hold the summaries' locks
 -- (results.locking), so the versions and results read here are the ones
 -- committed with them.
@@ -18,6 +19,38 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
         || CASE WHEN date_part('microseconds', t)::bigint % 1000000 = 0 THEN ''
                 ELSE to_char(t AT TIME ZONE 'UTC', '.US') END
         || 'Z'
+$fn$;
+
+CREATE OR REPLACE FUNCTION tally_snapshot(s results_summary) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $fn$
+DECLARE
+    counted jsonb;
+BEGIN
+    IF s.deleted_at IS NOT NULL THEN
+        RETURN jsonb_build_object('user', jsonb_build_object('id', s.user_id), 'version', s.version);
+    END IF;
+    -- By (source, user): the results' unique index, whatever the statistics say.
+    SELECT json_agg(json_build_object(
+        'unit_id', u.unit_id, 'title', u.title, 'score', u.score::text, 'max_score', u.max_score::text,
+        'passed', u.passed, 'completed_at', tally_iso(u.completed_at)
+    ) ORDER BY u.unit_id)::jsonb INTO counted
+    FROM results_result u
+    WHERE u.source_id = s.source_id AND u.user_id = s.user_id AND u.counts;
+    RETURN jsonb_build_object(
+        'user', jsonb_build_object('id', s.user_id, 'email', s.user_email, 'name', s.user_name),
+        'version', s.version,
+        'summary', jsonb_build_object(
+            'units_completed', s.units_completed,
+            'units_passed', s.units_passed,
+            'score_total', s.score_total::text,
+            'max_score_total', s.max_score_total::text,
+            'percent', s.percent::text,
+            'first_activity_at', tally_iso(s.first_activity_at),
+            'last_activity_at', tally_iso(s.last_activity_at)
+        ),
+        'results', COALESCE(counted, '[]'::jsonb)
+    );
+END
 $fn$;
 
 CREATE OR REPLACE FUNCTION tally_summaries_enqueue(
@@ -34,34 +67,9 @@ BEGIN
         WHERE s.id = ANY(p_summary_ids)
           AND (p_destination_ids IS NULL OR ds.destination_id = ANY(p_destination_ids))
     ), snapshots AS MATERIALIZED (
-        -- Built once per summary, however many destinations take it; the
-        -- results are aggregated as json (cheaper to build) and stored as jsonb.
-        SELECT s.id, s.source_id, s.user_id, s.version, s.updated_at, s.deleted_at,
-            CASE WHEN s.deleted_at IS NOT NULL THEN
-                jsonb_build_object('user', jsonb_build_object('id', s.user_id), 'version', s.version)
-            ELSE jsonb_build_object(
-                'user', jsonb_build_object('id', s.user_id, 'email', s.user_email, 'name', s.user_name),
-                'version', s.version,
-                'summary', jsonb_build_object(
-                    'units_completed', s.units_completed,
-                    'units_passed', s.units_passed,
-                    'score_total', s.score_total::text,
-                    'max_score_total', s.max_score_total::text,
-                    'percent', s.percent::text,
-                    'first_activity_at', tally_iso(s.first_activity_at),
-                    'last_activity_at', tally_iso(s.last_activity_at)
-                ),
-                'results', COALESCE(counted.results, '[]'::jsonb)
-            ) END AS snapshot
+        -- Built once per summary, however many destinations take it.
+        SELECT s.id, s.source_id, s.user_id, s.version, s.updated_at, s.deleted_at, tally_snapshot(s) AS snapshot
         FROM results_summary s
-        LEFT JOIN LATERAL (
-            SELECT json_agg(json_build_object(
-                'unit_id', u.unit_id, 'title', u.title, 'score', u.score::text, 'max_score', u.max_score::text,
-                'passed', u.passed, 'completed_at', tally_iso(u.completed_at)
-            ) ORDER BY u.unit_id)::jsonb AS results
-            FROM results_result u
-            WHERE u.source_id = s.source_id AND u.user_id = s.user_id AND u.counts AND s.deleted_at IS NULL
-        ) counted ON true
         WHERE s.id IN (SELECT targets.summary_id FROM targets)
     )
     INSERT INTO deliveries_delivery AS d (

@@ -14,8 +14,8 @@
 --      times are kept by LEAST/GREATEST (results.services.result_record_completion);
 --   5. the summary takes the delta, and when anything changed its version is
 --      bumped and its push is queued for every active destination of the
---      source, with the snapshot a push carries (tally_summaries_enqueue,
---      deliveries/sql/enqueue_v1.sql).
+--      source, with the snapshot a push carries (tally_snapshot; the rows as
+--      tally_summaries_enqueue writes them, deliveries/sql/enqueue_v1.sql).
 -- Returns the outcome, the event's id and how many outbox rows were written.
 -- tests/webhooks/test_intake_sql.py holds both paths to the same results.
 
@@ -40,6 +40,7 @@ DECLARE
     a_score numeric := p_score; a_max numeric := p_max_score;
     n_done integer; n_passed integer; n_score numeric(16, 2); n_max numeric(16, 2);
     n_first timestamptz; n_last timestamptz;
+    v_snapshot jsonb;
 BEGIN
     queued := 0;
     IF p_source_revision IS NOT NULL THEN
@@ -132,8 +133,38 @@ BEGIN
         percent = CASE WHEN n_max <= 0 THEN 0 ELSE round(n_score * 100 / n_max, 2) END,
         first_activity_at = n_first, last_activity_at = n_last, version = s.version + 1,
         deleted_at = NULL, updated_at = v_now
-    WHERE id = s.id;
+    WHERE id = s.id
+    RETURNING * INTO s;
 
-    queued := tally_summaries_enqueue(ARRAY[s.id], NULL, false, p_request_id, v_now);
+    -- The outbox rows, as tally_summaries_enqueue writes them, for this one
+    -- summary: by the source's id, so each statement is planned on its keys.
+    IF NOT EXISTS (
+        SELECT 1 FROM deliveries_destination_sources ds
+        JOIN deliveries_destination dest ON dest.id = ds.destination_id
+        WHERE ds.source_id = p_source_id AND dest.active
+    ) THEN
+        RETURN;
+    END IF;
+    v_snapshot := tally_snapshot(s);
+    INSERT INTO deliveries_delivery AS d (
+        destination_id, source_id, user_id, kind, version, snapshot, snapshot_at, rerun, status, attempts,
+        next_attempt_at, claim, last_error, request_id, created_at, updated_at
+    )
+    SELECT ds.destination_id, p_source_id, p_user_id, 'user.summary.updated', s.version, v_snapshot, s.updated_at,
+        false, 'pending', 0, v_now, '', '', p_request_id, v_now, v_now
+    FROM deliveries_destination_sources ds
+    JOIN deliveries_destination dest ON dest.id = ds.destination_id
+    WHERE ds.source_id = p_source_id AND dest.active
+    ON CONFLICT (destination_id, source_id, user_id) WHERE status = 'pending'
+    DO UPDATE SET
+        kind = excluded.kind,
+        version = excluded.version,
+        snapshot = excluded.snapshot,
+        snapshot_at = excluded.snapshot_at,
+        request_id = excluded.request_id,
+        rerun = CASE WHEN excluded.version > d.version THEN excluded.rerun ELSE d.rerun OR excluded.rerun END,
+        updated_at = excluded.updated_at
+    WHERE d.version <= excluded.version;
+    GET DIAGNOSTICS queued = ROW_COUNT;
 END
 $fn$;
