@@ -85,9 +85,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-# The webhook path needs none of sessions, CSRF (DRF's views are exempt),
-# users, messages, static files or frame options: its requests go through
-# this shorter chain (config/wsgi.py). Every other path gets MIDDLEWARE.
+# Webhook requests need no sessions, CSRF, users, messages, static files or
+# frame options: they take this chain (config/wsgi.py); the rest MIDDLEWARE.
 WEBHOOK_MIDDLEWARE = [
     "common.logging.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",

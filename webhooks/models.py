@@ -60,7 +60,9 @@ class Source(models.Model):
     # On PostgreSQL a trigger gives every inserted or updated row a new value
     # from a sequence, whatever the writer (the admin, QuerySet.update(), SQL):
     # the intake's per-process cache of sources is checked against it.
-    revision = models.BigIntegerField(default=0, editable=False, help_text="Changes whenever the row does.")
+    revision = models.BigIntegerField(
+        default=0, db_default=0, editable=False, help_text="Changes whenever the row does."
+    )
 
     class Meta:
         ordering = ["slug"]

@@ -294,3 +294,17 @@ def test_a_source_that_keeps_changing_answers_503_and_stores_nothing(source, pos
 
     assert (response.status_code, response.json()["error"]) == (503, "service_unavailable")
     assert Event.objects.count() == 1
+
+
+def test_a_source_inserted_without_a_revision_gets_one(db):
+    # The previous release's code does not know the column: the trigger fills it.
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO webhooks_source (slug, name, kind, auth_mode, secret, previous_secret, previous_token,"
+            " token, active, paused, allowed_ips, denied_ips, pass_ratio, pybossa_url, pybossa_api_key,"
+            " created_at, updated_at) VALUES ('old-code', '', 'native', 'none', '', '', '', '', true, false,"
+            " '[]', '[]', 0.5, '', '', now(), now()) RETURNING revision"
+        )
+        assert cursor.fetchone()[0] > 0

@@ -51,7 +51,9 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="source",
             name="revision",
-            field=models.BigIntegerField(default=0, editable=False, help_text="Changes whenever the row does."),
+            field=models.BigIntegerField(
+                db_default=0, default=0, editable=False, help_text="Changes whenever the row does."
+            ),
         ),
         migrations.RunPython(forwards, backwards, elidable=False),
     ]
