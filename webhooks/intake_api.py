@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from django.conf import settings
+from django.db import DatabaseError
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.request import Request
@@ -96,14 +97,16 @@ class WebhookView(APIView):
             if self.fresh_tries < _FRESH_TRIES:
                 raise _StartOver from exc
             exc = ServiceUnavailable("The source changed while this request was handled; send it again.")
-        elif (
-            self.source_cached
-            and isinstance(exc, _SOURCE_REFUSALS)
-            and self.source is not None
-            and not source_is_current(self.source)
-        ):
+        elif self.source_cached and isinstance(exc, _SOURCE_REFUSALS) and self._source_changed():
             raise _StartOver from exc
         return super().handle_exception(exc)
+
+    def _source_changed(self) -> bool:
+        """Whether the cached source is stale; when the database cannot say, the refusal stands."""
+        try:
+            return self.source is not None and not source_is_current(self.source)
+        except DatabaseError:
+            return False
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         # The first try of a POST may take the source from the cache; a start-over reads it again.

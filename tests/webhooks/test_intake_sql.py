@@ -308,3 +308,13 @@ def test_a_source_inserted_without_a_revision_gets_one(db):
             " '[]', '[]', 0.5, '', '', now(), now()) RETURNING revision"
         )
         assert cursor.fetchone()[0] > 0
+
+
+def test_a_refusal_stands_when_the_database_cannot_check_the_cached_source(source, post_webhook):
+    from django.db import OperationalError
+
+    _warm(source, post_webhook)
+    with mock.patch("webhooks.intake_api.source_is_current", side_effect=OperationalError("down")):
+        response = post_webhook(source, completed(unit="t-2"), token="wrong")
+
+    assert (response.status_code, response.json()["error"]) == (401, "bad_token")
