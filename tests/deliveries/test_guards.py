@@ -96,3 +96,19 @@ def test_a_dns_answer_that_turns_private_between_check_and_connect_is_refused(re
 def test_headers_that_cannot_be_sent_are_refused_up_front(source, receiver):
     with pytest.raises(DestinationConfigError, match="Latin-1"):
         destination_create(name="x", url=receiver.url, source_slugs=[source.slug], headers={"X-Name": "☃"})
+
+
+def test_a_proxy_named_in_the_environment_is_not_used_for_pushes(
+    source, destination, receiver, post_webhook, monkeypatch
+):
+    # A proxy would reach the receiver itself, around the address the guard checked.
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # nothing listens there
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    post_webhook(source, completed())
+
+    deliveries_process_due(retries=False, max_seconds=5)
+
+    assert len(receiver.requests) == 1
+    assert Attempt.objects.get().status_code == 200
