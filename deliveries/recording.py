@@ -85,19 +85,7 @@ def deliveries_record_delivered(pushes: Sequence[tuple[Delivery, datetime, Attem
     groups: dict[tuple[str, int | None], list[int]] = defaultdict(list)
     for delivery, started_at, outcome in pushes:
         assert outcome.verdict == Verdict.DELIVERED
-        attempts.append(
-            Attempt(
-                delivery=delivery,
-                number=delivery.attempt_count,
-                version=delivery.version,
-                started_at=started_at,
-                duration_ms=outcome.duration_ms,
-                status_code=outcome.status_code,
-                response_excerpt=outcome.excerpt,
-                error="",
-                level=Attempt.Level.INFO,
-            )
-        )
+        attempts.append(_attempt(delivery, outcome, started_at=started_at, error="", level=Attempt.Level.INFO))
         groups[(delivery.claim, outcome.status_code)].append(delivery.pk)
     Attempt.objects.bulk_create(attempts)
     kept: set[int] = set()
@@ -154,6 +142,23 @@ def _observe(delivery: Delivery, outcome: AttemptOutcome, status: str) -> None:
     )
 
 
+def _attempt(
+    delivery: Delivery, outcome: AttemptOutcome, *, started_at: datetime, error: str, level: Attempt.Level
+) -> Attempt:
+    """The log row of one attempt (unsaved)."""
+    return Attempt(
+        delivery=delivery,
+        number=delivery.attempt_count,
+        version=delivery.version,
+        started_at=started_at,
+        duration_ms=outcome.duration_ms,
+        status_code=outcome.status_code,
+        response_excerpt=outcome.excerpt,
+        error=error,
+        level=level,
+    )
+
+
 def _owned(delivery: Delivery) -> QuerySet[Delivery]:
     return Delivery.objects.filter(pk=delivery.pk, claim=delivery.claim, status=Delivery.Status.IN_FLIGHT)
 
@@ -177,17 +182,7 @@ def _record(delivery: Delivery, outcome: AttemptOutcome, *, started_at: datetime
     transition = TRANSITIONS[(verdict, delivery.attempt_count >= destination.max_attempts)]
     error = "" if verdict == Verdict.DELIVERED else outcome.error or f"HTTP {outcome.status_code}"
     with transaction.atomic(savepoint=False):
-        Attempt.objects.create(
-            delivery=delivery,
-            number=delivery.attempt_count,
-            version=delivery.version,
-            started_at=started_at,
-            duration_ms=outcome.duration_ms,
-            status_code=outcome.status_code,
-            response_excerpt=outcome.excerpt,
-            error=error,
-            level=transition.level,
-        )
+        _attempt(delivery, outcome, started_at=started_at, error=error, level=transition.level).save()
         fields = {"last_status_code": outcome.status_code, "last_error": error, "lease_expires_at": None}
         if transition.status == Delivery.Status.PENDING:
             delay = retry_delay(delivery.attempt_count, retry_after=outcome.retry_after) if transition.backoff else 0.0
