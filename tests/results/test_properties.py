@@ -13,11 +13,9 @@ from hypothesis import strategies as st
 
 from results.models import Summary
 from results.rebuild import summaries_rebuild
-from tests.factories import BASE_TIME, completed, dumps, make_source, reset, user_deleted
+from tests.factories import BASE_TIME, completed, dumps, make_source, reset
+from tests.strategies import UNITS, USERS, bodies, deleting, duplicate, resetting
 from webhooks.services import event_receive
-
-USERS = ["u-1", "u-2"]
-UNITS = ["a", "b", "c"]
 
 
 @dataclass
@@ -93,15 +91,6 @@ completion = st.builds(
     st.decimals(min_value=0, max_value=10, places=2),
     st.booleans(),
 )
-resetting = st.builds(
-    lambda user, unit, minute: reset(user=user, unit=unit, minutes=minute),
-    st.sampled_from(USERS),
-    st.sampled_from(UNITS),
-    st.integers(0, 6),
-)
-deleting = st.builds(lambda user: user_deleted(user=user), st.sampled_from(USERS))
-# An index into what was sent so far: that event is sent again.
-duplicate = st.integers(min_value=0, max_value=1000)
 
 operations = st.lists(
     st.one_of(completion, completion, completion, resetting, duplicate, deleting), min_size=1, max_size=25
@@ -114,12 +103,7 @@ operations = st.lists(
 def test_incremental_summaries_equal_rebuild_and_one_by_one_replay(ops):
     source = make_source()
     model = Model()
-    sent: list[dict[str, Any]] = []
-    for op in ops:
-        if isinstance(op, int) and not sent:
-            continue
-        body = sent[op % len(sent)] if isinstance(op, int) else op
-        sent.append(body)
+    for body in bodies(ops):
         event_receive(source=source, body=dumps(body), header_id=None)
         model.apply(body)
 

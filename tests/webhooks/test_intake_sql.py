@@ -24,15 +24,13 @@ from hypothesis import strategies as st
 from deliveries.destinations import destination_create
 from deliveries.models import Delivery
 from results.models import Result, Summary
-from tests.factories import BASE_TIME, TOKEN, completed, dumps, iso, make_source, reset, user_deleted
+from tests.factories import BASE_TIME, TOKEN, completed, dumps, iso, make_source
+from tests.strategies import UNITS, USERS, bodies, deleting, duplicate, resetting
 from webhooks import counters
 from webhooks.intake_sql import SourceChanged
 from webhooks.models import Event, Source
 from webhooks.selectors import source_forget, source_get_active
 from webhooks.services import event_receive
-
-USERS = ["u-1", "u-2"]
-UNITS = ["a", "b", "c"]
 
 
 def _completion(
@@ -56,14 +54,6 @@ completion = st.builds(
     st.one_of(st.booleans(), st.none()),
     st.one_of(st.none(), st.just(""), st.emails()),
 )
-resetting = st.builds(
-    lambda user, unit, minute: reset(user=user, unit=unit, minutes=minute),
-    st.sampled_from(USERS),
-    st.sampled_from(UNITS),
-    st.integers(0, 6),
-)
-deleting = st.builds(lambda user: user_deleted(user=user), st.sampled_from(USERS))
-duplicate = st.integers(min_value=0, max_value=1000)  # an index into what was sent: sent again
 operations = st.lists(
     st.one_of(completion, completion, completion, completion, resetting, duplicate, deleting), min_size=1, max_size=20
 )
@@ -141,12 +131,7 @@ def _two_sources() -> tuple[Source, Source]:
 @given(ops=operations)
 def test_the_function_and_the_python_path_leave_the_same_state(ops):
     sql, python = _two_sources()
-    sent: list[dict[str, Any]] = []
-    for op in ops:
-        if isinstance(op, int) and not sent:
-            continue
-        body = sent[op % len(sent)] if isinstance(op, int) else op
-        sent.append(body)
+    for body in bodies(ops):
         answers = [event_receive(source=sql, body=dumps(body), header_id=None).status]
         with _python_only():
             answers.append(event_receive(source=python, body=dumps(body), header_id=None).status)
