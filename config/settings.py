@@ -332,7 +332,9 @@ ALERT_BACKLOG_SECONDS: int = env.int("ALERT_BACKLOG_SECONDS", default=300)
 # This many failed pushes in a row to one destination raise an alert.
 ALERT_DESTINATION_FAILURES: int = env.int("ALERT_DESTINATION_FAILURES", default=5)
 # Where operators reach this Tally; alert links to the admin start with it.
-TALLY_BASE_URL: str = env.str("TALLY_BASE_URL", default="http://127.0.0.1:8000")
+# Without it, the address `make run` serves on: 127.0.0.1 and `PORT` (8000).
+PORT: int = env.int("PORT", default=8000)
+TALLY_BASE_URL: str = env.str("TALLY_BASE_URL", default=f"http://127.0.0.1:{PORT}")
 
 # PYBOSSA sources: timeouts of each call, page size, and the retries of a task
 # while PYBOSSA is unreachable (seconds before each try; then the event fails).
