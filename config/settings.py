@@ -95,6 +95,7 @@ WEBHOOK_MIDDLEWARE = [
 WEBHOOK_PATH_PREFIX = "/api/v1/webhooks/"
 
 ROOT_URLCONF = "config.urls"
+CSRF_FAILURE_VIEW = "common.api.csrf_failure"
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
@@ -232,7 +233,7 @@ if not DELIVERY_TASK_MAX_SECONDS < DELIVERY_TASK_SOFT_TIME_LIMIT < DELIVERY_TASK
 ATTEMPT_RETENTION_DAYS: int = env.int("ATTEMPT_RETENTION_DAYS", default=30)
 DELIVERY_RETENTION_DAYS: int = env.int("DELIVERY_RETENTION_DAYS", default=30)
 
-_RENDERERS = ["rest_framework.renderers.JSONRenderer"]
+_RENDERERS = ["common.api.JsonRenderer"]
 if DEBUG:
     _RENDERERS.append("rest_framework.renderers.BrowsableAPIRenderer")
 
@@ -344,6 +345,13 @@ PYBOSSA_PAGE_SIZE: int = env.int("PYBOSSA_PAGE_SIZE", default=100)
 PYBOSSA_RETRY_SCHEDULE: list[int] = env.list("PYBOSSA_RETRY_SCHEDULE", cast=int, default=[10, 30, 60, 300, 900, 1800])
 # A settlement still `processing` this long after its webhook is queued again (beat, every 10 min).
 PYBOSSA_STUCK_SECONDS: int = env.int("PYBOSSA_STUCK_SECONDS", default=3600)
+# PYBOSSA's rate limit (300 requests per 15 minutes per endpoint and address by
+# default): a worker waits in-process up to PYBOSSA_RATE_LIMIT_SLEEP_SECONDS for
+# the window to reset; a longer wait puts the settlement back on the queue until
+# X-RateLimit-Reset. No wait is ever longer than PYBOSSA_RATE_LIMIT_MAX_WAIT_SECONDS
+# (a guard against a skewed clock or an absurd Reset header).
+PYBOSSA_RATE_LIMIT_SLEEP_SECONDS: float = env.float("PYBOSSA_RATE_LIMIT_SLEEP_SECONDS", default=10.0)
+PYBOSSA_RATE_LIMIT_MAX_WAIT_SECONDS: int = env.int("PYBOSSA_RATE_LIMIT_MAX_WAIT_SECONDS", default=3600)
 
 # Progress jobs. A job is kept this long after its last activity unless its
 # own maxage says otherwise; with a write token, create and update need token=.
