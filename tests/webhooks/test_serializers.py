@@ -7,6 +7,7 @@ dicts, integers ints and other numbers Decimals (`parse_float=Decimal`).
 from __future__ import annotations
 
 import copy
+import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -17,6 +18,7 @@ import pytest
 from results.services import Completion, UserRef
 from tests.factories import BASE_TIME, completed, dumps, make_source, reset, user_deleted
 from webhooks.adapters import Erase, ParsedEvent, PayloadInvalid, Reset, Settle, parse_event
+from webhooks.adapters.base import json_int
 from webhooks.models import Source
 from webhooks.services import body_parse
 
@@ -25,11 +27,20 @@ PYBOSSA = Source(slug="pybossa", kind=Source.Kind.PYBOSSA)
 
 REQUIRED = "This field is required."
 NOT_A_STRING = "Expected a string."
-NOT_AN_OBJECT = "Expected an object."
+NOT_AN_ID = "Expected a string or a whole number."
 NOT_A_NUMBER = "Expected a number."
+TOO_LARGE = "Too large: must be at most 9999999999.99."
+NOT_AN_OBJECT = "Expected an object."
 NOT_A_DATETIME = "Expected an ISO 8601 date-time, e.g. 2026-11-22T10:00:00Z."
-NOT_AN_ATTEMPT = "Expected a whole number of at least 1."
+NOT_AN_ATTEMPT = "Expected a whole number from 1 to 2147483647."
 NO_ID = "Required: give the event an `id`, or send a `webhook-id` header."
+NO_COMPLETED_AT = "Required when the event has no valid occurred_at: give either one."
+
+
+def in_quotes(number: int) -> str:
+    return f'Expected a string: put the number in quotes, e.g. "{number}".'
+
+
 DROP = object()  # as a change: remove the field
 
 
@@ -75,15 +86,20 @@ def pybossa_body(**changes: Any) -> dict[str, Any]:
         pytest.param(
             changed(completed(), {"id": "e" * 256}),
             None,
-            {"id": ["At most 255 characters.", NO_ID]},
+            {"id": ["At most 255 characters."]},
             id="id-too-long",
         ),
-        pytest.param(changed(completed(), {"id": 7}), "msg_1", {"id": [NOT_A_STRING]}, id="id-int-not-coerced"),
+        pytest.param(changed(completed(), {"id": 7}), "msg_1", {"id": [in_quotes(7)]}, id="id-int-not-coerced"),
+        pytest.param(changed(completed(), {"id": 5}), None, {"id": [in_quotes(5)]}, id="id-int-one-message"),
+        pytest.param(changed(completed(), {"id": True}), None, {"id": [NOT_A_STRING]}, id="id-bool-one-message"),
         pytest.param(
             changed(completed(), {"id": "evt\x00"}), "msg_1", {"id": ["May not contain NUL characters."]}, id="id-nul"
         ),
         pytest.param(
-            changed(completed(), {"id": DROP}), "m" * 256, {"id": ["At most 255 characters."]}, id="header-id-too-long"
+            changed(completed(), {"id": DROP}),
+            "m" * 256,
+            {"id": ["At most 255 characters (the `webhook-id` header)."]},
+            id="header-id-too-long",
         ),
         pytest.param(changed(completed(), {"type": DROP}), None, {"type": [REQUIRED]}, id="type-missing"),
         pytest.param(changed(completed(), {"type": None}), None, {"type": [REQUIRED]}, id="type-null"),
@@ -124,12 +140,12 @@ def pybossa_body(**changes: Any) -> dict[str, Any]:
             id="user.id-blank",
         ),
         pytest.param(
-            changed(completed(), {"data.user.id": True}), None, {"data.user.id": [NOT_A_STRING]}, id="user.id-bool"
+            changed(completed(), {"data.user.id": True}), None, {"data.user.id": [NOT_AN_ID]}, id="user.id-bool"
         ),
         pytest.param(
             changed(completed(), {"data.user.id": Decimal("4.2")}),
             None,
-            {"data.user.id": [NOT_A_STRING]},
+            {"data.user.id": [NOT_AN_ID]},
             id="user.id-decimal",
         ),
         pytest.param(
@@ -145,7 +161,7 @@ def pybossa_body(**changes: Any) -> dict[str, Any]:
             id="user.email-too-long",
         ),
         pytest.param(
-            changed(completed(), {"data.user.email": 5}), None, {"data.user.email": [NOT_A_STRING]}, id="user.email-int"
+            changed(completed(), {"data.user.email": 5}), None, {"data.user.email": [in_quotes(5)]}, id="user.email-int"
         ),
         pytest.param(
             changed(completed(), {"data.user.name": "n" * 301}),
@@ -177,7 +193,7 @@ def pybossa_body(**changes: Any) -> dict[str, Any]:
         pytest.param(
             changed(completed(), {"data.test.course_id": ["c-1"]}),
             None,
-            {"data.test.course_id": [NOT_A_STRING]},
+            {"data.test.course_id": [NOT_AN_ID]},
             id="test.course_id-list",
         ),
         # test.completed: scores
@@ -200,13 +216,61 @@ def pybossa_body(**changes: Any) -> dict[str, Any]:
         pytest.param(
             changed(completed(), {"data.score": Decimal("1E+40")}),
             None,
-            {"data.score": ["Expected a finite number."]},
+            {"data.score": [TOO_LARGE]},
             id="score-too-many-digits",
+        ),
+        pytest.param(
+            changed(completed(), {"data.score": Decimal("1e30"), "data.max_score": Decimal("1e30")}),
+            None,
+            {"data.score": [TOO_LARGE], "data.max_score": [TOO_LARGE]},
+            id="scores-1e30-too-large-not-infinite",
+        ),
+        pytest.param(
+            changed(completed(), {"data.max_score": 10**5000}),
+            None,
+            {"data.max_score": [TOO_LARGE]},
+            id="max_score-5000-digits-too-large",
+        ),
+        pytest.param(
+            changed(completed(), {"data.max_score": Decimal("10000000000")}),
+            None,
+            {"data.max_score": [TOO_LARGE]},
+            id="max_score-just-above-the-bound",
+        ),
+        pytest.param(
+            changed(completed(), {"data.score": Decimal("-0.001")}),
+            None,
+            {"data.score": ["Must be 0 or greater."]},
+            id="score-negative-though-it-rounds-to-0",
+        ),
+        pytest.param(
+            changed(completed(), {"data.score": Decimal("NaN")}),
+            None,
+            {"data.score": ["Expected a finite number."]},
+            id="score-nan-from-another-caller",
+        ),
+        pytest.param(
+            changed(completed(), {"data.score": 0, "data.max_score": -5}),
+            None,
+            {"data.max_score": ["Must be greater than 0."]},
+            id="max_score-negative-says-above-0",
+        ),
+        pytest.param(
+            changed(completed(), {"data.user.id": 10**300}),
+            None,
+            {"data.user.id": ["Too long: at most 255 digits."]},
+            id="user.id-int-too-long",
+        ),
+        pytest.param(
+            changed(completed(), {"data.user.id": 10**5000}),
+            None,
+            {"data.user.id": ["Too long: at most 255 digits."]},
+            id="user.id-int-beyond-pythons-text-limit",
         ),
         pytest.param(
             changed(completed(), {"data.score": Decimal("9999999999.995"), "data.max_score": Decimal("9999999999.99")}),
             None,
-            {"data.score": ["Must be at most 9999999999.99."]},
+            {"data.score": [TOO_LARGE]},
             id="score-rounds-above-max-value",
         ),
         pytest.param(
@@ -224,7 +288,7 @@ def pybossa_body(**changes: Any) -> dict[str, Any]:
         pytest.param(
             changed(completed(), {"data.score": 0, "data.max_score": Decimal("0.004")}),
             None,
-            {"data.max_score": ["Must be greater than 0."]},
+            {"data.max_score": ["Must be at least 0.01: scores are kept to hundredths, and this rounds to 0."]},
             id="max_score-rounds-to-zero",
         ),
         pytest.param(
@@ -273,13 +337,13 @@ def pybossa_body(**changes: Any) -> dict[str, Any]:
         pytest.param(
             changed(completed(), {"occurred_at": DROP, "data.completed_at": DROP}),
             None,
-            {"data.completed_at": [REQUIRED]},
+            {"data.completed_at": [NO_COMPLETED_AT]},
             id="completed_at-and-occurred_at-missing",
         ),
         pytest.param(
             changed(completed(), {"occurred_at": "soon", "data.completed_at": DROP}),
             None,
-            {"occurred_at": [NOT_A_DATETIME], "data.completed_at": [REQUIRED]},
+            {"occurred_at": [NOT_A_DATETIME], "data.completed_at": [NO_COMPLETED_AT]},
             id="completed_at-missing-and-occurred_at-bad",
         ),
         # test.reset and user.deleted
@@ -298,7 +362,7 @@ def pybossa_body(**changes: Any) -> dict[str, Any]:
         pytest.param(
             changed(user_deleted(), {"data.user.id": 1.5}),
             None,
-            {"data.user.id": [NOT_A_STRING]},
+            {"data.user.id": [NOT_AN_ID]},
             id="deleted-user.id-float",
         ),
         # Not an object at all
@@ -347,7 +411,7 @@ def test_every_bad_field_is_named_at_once():
     )
 
     assert detail_of(NATIVE, body) == {
-        "id": [NOT_A_STRING, NO_ID],
+        "id": [in_quotes(1)],
         "occurred_at": [NOT_A_DATETIME],
         "data.user.id": [REQUIRED],
         "data.test.id": ["May not be blank."],
@@ -392,6 +456,15 @@ def completion(**overrides: Any) -> Completion:
             id="score-at-the-max-value",
         ),
         pytest.param({"data.score": 10}, completion(score=Decimal("10.00")), id="score-equal-to-max_score"),
+        pytest.param(
+            {"data.score": 0, "data.max_score": Decimal("0.005")},
+            completion(score=Decimal("0.00"), max_score=Decimal("0.01"), passed=True),
+            id="smallest-max_score",
+        ),
+        pytest.param({"data.score": Decimal("-0.0")}, completion(score=Decimal("0.00")), id="minus-zero-is-zero"),
+        pytest.param(
+            {"data.score": Decimal("0E+30")}, completion(score=Decimal("0.00")), id="zero-with-a-large-exponent"
+        ),
         pytest.param({"data.score": 0}, completion(score=Decimal("0.00"), passed=True), id="zero-score-keeps-passed"),
         pytest.param({"data.passed": DROP}, completion(passed=True), id="passed-missing-8-of-10-passes-at-0.8"),
         pytest.param(
@@ -437,6 +510,24 @@ def test_completed_payload_accepted(changes, expected):
     body = changed(completed(event_id="evt_1"), changes)
 
     assert parse_event(NATIVE, body, header_id=None) == ParsedEvent("evt_1", "test.completed", expected)
+
+
+def test_a_5000_digit_integer_read_with_json_int_is_named_as_too_large_or_too_long():
+    digits = "9" * 5000
+    text = dumps(completed(user="UID", score=0)).replace(b'"score": 0', f'"score": {digits}'.encode())
+    text = text.replace(b'"id": "UID"', f'"id": {digits}'.encode())
+
+    body = json.loads(text, parse_float=Decimal, parse_int=json_int)
+
+    assert detail_of(NATIVE, body) == {
+        "data.user.id": ["Too long: at most 255 digits."],
+        "data.score": [TOO_LARGE],
+    }
+
+
+def test_json_int_reads_ordinary_integers_as_ints():
+    assert json.loads("[0, -7, 42]", parse_int=json_int) == [0, -7, 42]
+    assert all(type(n) is int for n in json.loads("[0, -7, 42]", parse_int=json_int))
 
 
 def test_json_numbers_from_the_intake_decoder_are_rounded_half_up():

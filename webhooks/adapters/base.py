@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from rest_framework import serializers
@@ -138,6 +140,20 @@ def prebuilt(serializer: _S) -> _S:
         else:
             field.validators  # noqa: B018
     return serializer
+
+
+def json_int(text: str) -> int | Decimal:
+    """A JSON integer for `json.loads(parse_int=...)`: one too long for Python's int is kept as a Decimal.
+
+    Python refuses to read an integer of more than 4300 digits (by default,
+    sys.get_int_max_str_digits()), and json.loads would then refuse the whole
+    body with advice about Python's internals. Kept as a Decimal, every field
+    refuses it by name, saying what is wrong: a score is too large, an id too long.
+    """
+    limit = sys.get_int_max_str_digits()
+    if limit and len(text) - text.startswith("-") > limit:
+        return Decimal(text)
+    return int(text)
 
 
 def json_object(payload: Any) -> dict[str, Any]:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, TypeVar
 
 from django.conf import settings
 from rest_framework import serializers
 from rest_framework.fields import empty
 
-MAX_SCORE_VALUE = Decimal("9999999999.99")
+MAX_SCORE_VALUE = Decimal("9999999999.99")  # what a result's score columns hold (results.models)
+MAX_SCORE_EXPONENT = MAX_SCORE_VALUE.adjusted()  # a number of 10**10 or more is beyond it
 CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
 MAX_INT32 = 2**31 - 1
 
 _V = TypeVar("_V")
@@ -30,8 +32,11 @@ class TextField(PayloadField[str]):
 
     default_error_messages = {
         "invalid": "Expected a string.",
+        "invalid_or_integer": "Expected a string or a whole number.",
+        "number": 'Expected a string: put the number in quotes, e.g. "{example}".',
         "blank": "May not be blank.",
         "max_length": "At most {max_length} characters.",
+        "max_digits": "Too long: at most {max_length} digits.",
         "null_characters": "May not contain NUL characters.",
         "surrogates": "May not contain lone surrogate characters.",
     }
@@ -42,11 +47,10 @@ class TextField(PayloadField[str]):
         self.coerce_int = coerce_int
 
     def to_internal_value(self, data: Any) -> str:
-        # Platforms number users and tests; an integer id is the same id as its digits.
-        if self.coerce_int and isinstance(data, int) and not isinstance(data, bool):
-            data = str(data)
-        if not isinstance(data, str):
-            self.fail("invalid")
+        text: str = data if isinstance(data, str) else self._text_of_number(data)
+        return self._checked(text)
+
+    def _checked(self, data: str) -> str:
         if self.required and not data.strip():
             self.fail("blank")
         if len(data) > self.max_length:
@@ -59,30 +63,73 @@ class TextField(PayloadField[str]):
             self.fail("surrogates")  # a lone surrogate (JSON "\ud800") is not text PostgreSQL can store
         return data
 
+    def _text_of_number(self, data: Any) -> str:
+        """An integer id as its digits (with `coerce_int`); anything else fails, saying what to send."""
+        whole = isinstance(data, int) and not isinstance(data, bool)
+        if whole and self.coerce_int:
+            # Platforms number users and tests; an integer id is the same id as its digits.
+            # An integer longer than the field could not be turned into text by Python
+            # beyond 4300 digits: its length is known from its size.
+            if abs(data).bit_length() > _DIGITS_BITS * self.max_length:
+                self.fail("max_digits", max_length=self.max_length)
+            text = str(data)
+            if len(text) > self.max_length:
+                self.fail("max_digits", max_length=self.max_length)
+            return text
+        if self.coerce_int:
+            if isinstance(data, Decimal) and data.is_finite() and data.adjusted() >= self.max_length:
+                self.fail("max_digits", max_length=self.max_length)  # an integer too long for Python's int (json_int)
+            self.fail("invalid_or_integer")
+        if whole and abs(data).bit_length() <= 64:
+            self.fail("number", example=data)  # `"id": 5`: the platform meant the string "5"
+        self.fail("invalid")
+
+
+# An integer of n digits has more than 3.32 * (n - 1) bits: more than this many per digit is surely too long.
+_DIGITS_BITS = 4
+
 
 class ScoreField(PayloadField[Decimal]):
-    """A JSON number ≥ 0, rounded half-up to hundredths."""
+    """A JSON number, rounded half-up to hundredths, from 0 (or above 0: `positive`) to MAX_SCORE_VALUE.
+
+    The bounds are what a result's columns hold (results.models: 12 digits, 2
+    after the point). A sign is checked on the number as sent, the upper bound
+    on the rounded number, the one stored.
+    """
 
     default_error_messages = {
         "invalid": "Expected a number.",
         "not_finite": "Expected a finite number.",
         "min_value": "Must be 0 or greater.",
-        "max_value": f"Must be at most {MAX_SCORE_VALUE}.",
+        "positive": "Must be greater than 0.",
+        "below_a_cent": "Must be at least 0.01: scores are kept to hundredths, and this rounds to 0.",
+        "max_value": f"Too large: must be at most {MAX_SCORE_VALUE}.",
     }
+
+    def __init__(self, *, positive: bool = False, required: bool = True) -> None:
+        super().__init__(required=required)
+        self.positive = positive
 
     def to_internal_value(self, data: Any) -> Decimal:
         # The body is parsed with parse_float=Decimal, so a JSON number is an int or a Decimal;
         # a float only comes from other callers and would carry binary rounding.
         if isinstance(data, bool) or not isinstance(data, int | Decimal):
             self.fail("invalid")
-        try:
-            number = Decimal(data).quantize(CENT, rounding=ROUND_HALF_UP)
-        except InvalidOperation:  # more digits than the decimal context holds
+        number = Decimal(data)  # exact, however many digits
+        if not number.is_finite():
             self.fail("not_finite")
-        if number < 0:
-            self.fail("min_value")
-        if number > MAX_SCORE_VALUE:
+        if number < 0 or (self.positive and number == 0):
+            self.fail("positive" if self.positive else "min_value")
+        if number and number.adjusted() > MAX_SCORE_EXPONENT:  # 1e30 or a 5,000-digit number: too large to round
             self.fail("max_value")
+        # At most 13 digits before rounding away the rest: within any decimal context's precision.
+        number = number.quantize(CENT, rounding=ROUND_HALF_UP)
+        if number > MAX_SCORE_VALUE:  # 9999999999.995 rounds to 10000000000.00
+            self.fail("max_value")
+        if number == 0:
+            if self.positive:
+                self.fail("below_a_cent")
+            return ZERO  # `-0.001` is 0 as well, kept without its sign
         return number
 
 
@@ -103,7 +150,7 @@ class WholeNumberField(PayloadField[int]):
 class PositiveIntegerField(PayloadField[int]):
     """A JSON integer from 1 to 2**31 - 1 (a PostgreSQL integer)."""
 
-    default_error_messages = {"invalid": "Expected a whole number of at least 1."}
+    default_error_messages = {"invalid": f"Expected a whole number from 1 to {MAX_INT32}."}
 
     def to_internal_value(self, data: Any) -> int:
         if isinstance(data, int) and not isinstance(data, bool) and 1 <= data <= MAX_INT32:

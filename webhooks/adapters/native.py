@@ -87,15 +87,10 @@ class TestCompletedSerializer(EventDataSerializer):
     organization = TextField(max_length=255, required=False)
     test = TestSerializer()
     score = ScoreField()
-    max_score = ScoreField()
+    max_score = ScoreField(positive=True)
     passed = StrictBooleanField(required=False)
     attempt = PositiveIntegerField(default=1)
     completed_at = TimestampField(required=False)
-
-    def validate_max_score(self, value: Decimal) -> Decimal:
-        if value <= 0:
-            raise ValidationError("Must be greater than 0.")
-        return value
 
     def cross_check(self, values: dict[str, Any], errors: dict[str, Any]) -> None:
         if "score" in values and "max_score" in values and values["score"] > values["max_score"]:
@@ -124,7 +119,9 @@ class TestCompletedSerializer(EventDataSerializer):
 class UndatedTestCompletedSerializer(TestCompletedSerializer):
     """`test.completed` data in an envelope without a valid occurred_at: completed_at is then required."""
 
-    completed_at = TimestampField()
+    completed_at = TimestampField(
+        error_messages={"required": "Required when the event has no valid occurred_at: give either one."}
+    )
 
 
 class TestResetSerializer(EventDataSerializer):
@@ -171,12 +168,14 @@ def parse(payload: Any, *, source: Source, header_id: str | None, query: Mapping
     errors = dotted_errors(detail)
     key = values.get("id") or header_id
     key_error = None
-    if not key:
+    if "id" in errors:
+        pass  # the body's id is wrong (not a string, too long): that message says what to fix
+    elif not key:
         key_error = "Required: give the event an `id`, or send a `webhook-id` header."
     elif len(key) > KEY_MAX_LENGTH:  # only a header can be too long: the body's id was checked above
-        key_error = f"At most {KEY_MAX_LENGTH} characters."
+        key_error = f"At most {KEY_MAX_LENGTH} characters (the `webhook-id` header)."
     if key_error is not None:
-        errors = {"id": [*errors.pop("id", []), key_error], **errors}  # id first, as in the envelope
+        errors = {"id": [key_error], **errors}  # id first, as in the envelope
     event_type: str = values.get("type", "")
     kind = _DATA.get(event_type)
     if kind is None:  # another type, or none: stored as ignored if nothing else is wrong
