@@ -20,8 +20,10 @@ from common.api import Cursor, NewCredential, RotateSerializer, config_error
 from common.filters import UtcDateTimeFilter
 from common.ids import ID_PATTERN
 from deliveries.destinations import (
+    INVALID_URL,
     MAX_ATTEMPTS_RANGE,
     TIMEOUT_RANGE,
+    URL_MAX_LENGTH,
     DestinationConfigError,
     destination_create,
     destination_rotate_secret,
@@ -38,6 +40,17 @@ Queued = inline_serializer("Queued", {"queued": serializers.IntegerField()})
 # --- Destinations ---------------------------------------------------------------------------------
 
 
+class HttpUrlField(serializers.URLField):
+    """An http(s) URL, checked once (DRF's URLField adds its own URL check beside any given one)."""
+
+    default_error_messages = {"invalid": INVALID_URL}
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        checks = [v for v in self.validators if not isinstance(v, URLValidator)]
+        self.validators = [*checks, URLValidator(schemes=["http", "https"], message=INVALID_URL)]
+
+
 class DestinationSerializer(serializers.ModelSerializer[Destination]):
     sources = serializers.SlugRelatedField(slug_field="slug", many=True, queryset=Source.objects.all())
     headers = serializers.DictField(
@@ -50,7 +63,7 @@ class DestinationSerializer(serializers.ModelSerializer[Destination]):
         max_length=200,
         help_text="whsec_… signing secret; generated when left out. Never shown again after creation.",
     )
-    url = serializers.URLField(max_length=2000, validators=[URLValidator(schemes=["http", "https"])])
+    url = HttpUrlField(max_length=URL_MAX_LENGTH)
     timeout_seconds = serializers.IntegerField(min_value=TIMEOUT_RANGE[0], max_value=TIMEOUT_RANGE[1], default=10)
     max_attempts = serializers.IntegerField(
         min_value=MAX_ATTEMPTS_RANGE[0], max_value=MAX_ATTEMPTS_RANGE[1], default=10

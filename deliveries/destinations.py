@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Sequence
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from django.db import transaction
 from django.utils import timezone
@@ -22,11 +24,28 @@ class DestinationConfigError(ValueError):
     """A destination cannot be created or changed as asked; the message says why."""
 
 
+URL_MAX_LENGTH = 2000  # Destination.url
+INVALID_URL = "Enter a valid http(s) URL, e.g. https://hr.acme.example/tally."
+
+
 def check_url(url: str) -> None:
+    """A URL pushes may go to: http(s) with a host and a valid port, and (unless allowed) not into a private network.
+
+    Host names without a dot (a service on an internal network) are allowed
+    here, as the network guard decides where pushes may go.
+    """
+    if len(url) > URL_MAX_LENGTH:
+        raise DestinationConfigError(f"The URL may be at most {URL_MAX_LENGTH} characters.")
     try:
+        urlsplit(url).port  # noqa: B018 - reading it checks it: urlsplit checks brackets, .port the number
         url_check(url)
     except UnsafeDestination as exc:
+        if isinstance(exc.__context__, socket.gaierror):  # the guard looked the host up and found nothing
+            host = urlsplit(url).hostname
+            raise DestinationConfigError(f"Could not resolve host {host}: check the URL's host name.") from None
         raise DestinationConfigError(str(exc)) from None
+    except ValueError:  # `https://[::1` (an unclosed bracket), a port beyond 65535
+        raise DestinationConfigError(f"Not a valid URL: {url!r}. {INVALID_URL}") from None
 
 
 def _check_ranges(*, timeout_seconds: int | None, max_attempts: int | None) -> None:

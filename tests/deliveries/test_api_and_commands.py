@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from io import StringIO
 
 import pytest
@@ -16,6 +18,7 @@ from accounts.services import api_token_create
 from deliveries.models import Attempt, Delivery, Destination
 from deliveries.worker import deliveries_process_due
 from tests.factories import completed, make_source
+from tests.servers import BIN, ROOT, database_url
 
 pytestmark = pytest.mark.django_db
 
@@ -228,3 +231,91 @@ def test_admin_pages_load(source, destination, post_webhook, receiver, model):
 
     assert admin.get(f"/admin/deliveries/{model}/").status_code == 200
     assert admin.get(f"/admin/deliveries/{model}/{first_pk}/change/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param("https://[::1", id="unclosed-ipv6-bracket"),
+        pytest.param("http://127.0.0.1:99999/hook", id="port-beyond-65535"),
+        pytest.param("http://127.0.0.1:http/hook", id="port-not-a-number"),
+    ],
+)
+def test_create_destination_with_a_malformed_url_says_so_without_a_traceback(url):
+    source = make_source()
+
+    with pytest.raises(CommandError) as excinfo:
+        run("create_destination", "acme", "--url", url, "--source", source.slug)
+
+    assert str(excinfo.value) == (
+        f"Not a valid URL: {url!r}. Enter a valid http(s) URL, e.g. https://hr.acme.example/tally."
+    )
+    assert not Destination.objects.exists()
+
+
+def test_create_destination_with_a_malformed_url_exits_1_with_one_line_on_stderr():
+    source = make_source()
+    env = {**os.environ, "DATABASE_URL": database_url()}
+
+    done = subprocess.run(
+        [
+            str(BIN / "python"),
+            "manage.py",
+            "create_destination",
+            "acme",
+            "--url",
+            "https://[::1",
+            "--source",
+            source.slug,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip() == (
+        "CommandError: Not a valid URL: 'https://[::1'. Enter a valid http(s) URL, e.g. https://hr.acme.example/tally."
+    )
+
+
+def test_create_destination_names_a_host_that_does_not_resolve(settings):
+    source = make_source()
+    settings.DELIVERY_ALLOW_PRIVATE_NETWORKS = False  # the guard looks the host up
+
+    with pytest.raises(CommandError) as excinfo:
+        run("create_destination", "acme", "--url", "https://hr.acme.invalid/tally", "--source", source.slug)
+
+    assert str(excinfo.value) == "Could not resolve host hr.acme.invalid: check the URL's host name."
+
+
+@pytest.mark.parametrize("url", ["not a url", "ftp://hr.acme.example/tally", "https://[::1"])
+def test_the_api_says_once_that_a_destination_url_is_not_valid(staff, url):
+    source = make_source()
+
+    response = staff.post(
+        "/api/v1/destinations/", {"name": "acme", "url": url, "sources": [source.slug]}, content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "validation_error",
+        "detail": {"url": ["Enter a valid http(s) URL, e.g. https://hr.acme.example/tally."]},
+    }
+
+
+def test_replay_deliveries_lists_the_statuses_as_typed_when_another_is_given():
+    with pytest.raises(CommandError) as excinfo:
+        run("replay_deliveries", "--status", "pending")
+
+    assert str(excinfo.value) == "Error: argument --status: invalid choice: 'pending' (choose from 'failed', 'dead')"
+
+
+def test_replay_deliveries_takes_a_status_as_typed(source, destination, post_webhook):
+    post_webhook(source, completed(user="u-1"))
+    Delivery.objects.update(status="dead")
+
+    assert "selected: 1  queued: 1" in run("replay_deliveries", "--status", "dead")

@@ -18,7 +18,8 @@ class Command(BaseCommand):
     help = "Replay deliveries (default: failed and dead ones) with rerun: true."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument("--status", choices=REPLAYABLE)
+        # The values as typed (`failed`), which argparse also lists when another is given.
+        parser.add_argument("--status", choices=[status.value for status in REPLAYABLE], help="Default: both.")
         parser.add_argument("--destination", help="Destination name.")
         parser.add_argument("--since", help="ISO 8601 time; deliveries created at or after it.")
         parser.add_argument("--until", help="ISO 8601 time; deliveries created before it.")
