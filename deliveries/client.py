@@ -7,12 +7,13 @@ import socket
 import time
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import NewConnectionError
+from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from common.deadline import attach_current, deadline
 from common.logging import scrub
@@ -53,6 +54,8 @@ class _Pinned:
         try:
             address = pinned_address(name.rstrip("."), self.port)
         except UnsafeDestination as exc:
+            if isinstance(exc.__context__, socket.gaierror):  # no address at all, as urllib3 reports it
+                raise NameResolutionError(name, self, exc.__context__) from None  # type: ignore[arg-type]
             raise NewConnectionError(self, f"refused: {exc}") from None  # type: ignore[arg-type]
         self._dns_host = address
         try:
@@ -106,6 +109,49 @@ def _clean(exc: BaseException) -> str:
     return scrub(str(exc))[:500]
 
 
+def _chain(exc: BaseException) -> list[BaseException]:
+    """`exc` and what it wraps: urllib3's reasons, causes and contexts, each once."""
+    seen: list[BaseException] = []
+    pending = [exc]
+    while pending:
+        current = pending.pop()
+        if any(current is other for other in seen):
+            continue
+        seen.append(current)
+        inner = [current.__cause__, current.__context__, getattr(current, "reason", None), *current.args]
+        pending.extend(e for e in inner if isinstance(e, BaseException))
+    return seen
+
+
+def connection_error(exc: BaseException, url: str) -> str:
+    """A failed connection in a few words, naming the host: what an operator reads on the attempt.
+
+    requests and urllib3 wrap the cause in a pool's repr and a retry count
+    ("HTTPSConnectionPool(host=...): Max retries exceeded ... NameResolutionError(...)");
+    the cause is what matters.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    chain = _chain(exc)
+    if any(isinstance(e, NameResolutionError | socket.gaierror) for e in chain):
+        return f"could not resolve host {host}"
+    try:
+        where = f"{host}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+    except ValueError:
+        where = host
+    if any(isinstance(e, ConnectionRefusedError) for e in chain):
+        return f"connection error: {where} refused the connection"
+    connecting = next((e for e in chain if isinstance(e, NewConnectionError)), None)
+    if connecting is not None:
+        message = str(connecting)
+        if "refused: " in message:  # the network guard's refusal at connect time, in its own words
+            return "refused: " + message.split("refused: ", 1)[1]
+        cause = next((e for e in chain if type(e) is not NewConnectionError and isinstance(e, OSError)), None)
+        if cause is not None and cause.strerror:  # unreachable network, no route to host, ...
+            return f"connection error: could not connect to {where}: {cause.strerror}"
+    return f"connection error: {_clean(exc)}"
+
+
 def signed_headers(*, secrets: list[str], msg_id: str, body: bytes, extra: dict[str, str]) -> dict[str, str]:
     """A push's headers: the destination's own, ours, and Standard Webhooks' signed with every secret."""
     return {
@@ -152,6 +198,8 @@ def _post(
     try:
         url_check(url)
     except UnsafeDestination as exc:
+        if isinstance(exc.__context__, socket.gaierror):  # nothing to refuse: the host has no address
+            return AttemptOutcome(status_code=None, duration_ms=0, error=connection_error(exc.__context__, url))
         return AttemptOutcome(status_code=None, duration_ms=0, error=f"refused: {exc}")
     try:
         response = session().post(
@@ -165,7 +213,7 @@ def _post(
     except requests.Timeout:
         return AttemptOutcome(status_code=None, duration_ms=0, error=f"timeout after {timeout:g} s")
     except requests.ConnectionError as exc:
-        return AttemptOutcome(status_code=None, duration_ms=0, error=f"connection error: {_clean(exc)}")
+        return AttemptOutcome(status_code=None, duration_ms=0, error=connection_error(exc, url))
     try:
         raw = response.raw.read(EXCERPT_BYTES, decode_content=True) or b""
     except Exception as exc:

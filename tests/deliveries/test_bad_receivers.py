@@ -161,3 +161,30 @@ def test_a_bad_stored_header_fails_that_destination_alone(
     errors = set(Attempt.objects.filter(delivery__destination=bad).values_list("error", flat=True))
     assert errors
     assert all(e.startswith(("request error", "could not prepare the push")) for e in errors)
+
+
+@pytest.mark.parametrize("guarded", [False, True], ids=["private-networks-allowed", "network-guard-on"])
+def test_a_host_that_does_not_resolve_is_stored_as_a_short_error_and_retried(source, post_webhook, settings, guarded):
+    # `.invalid` never resolves (RFC 2606), so nothing leaves loopback.
+    destination_create(name="unresolvable", url="https://hr.acme.invalid/tally", source_slugs=[source.slug])
+    settings.DELIVERY_ALLOW_PRIVATE_NETWORKS = not guarded  # the guard looks the name up before the push
+    assert post_webhook(source, completed(user="u-1")).status_code == 202
+
+    deliveries_process_due(retries=False, max_seconds=5)
+
+    attempt = Attempt.objects.get()
+    assert attempt.error == "could not resolve host hr.acme.invalid"
+    assert attempt.delivery.last_error == "could not resolve host hr.acme.invalid"
+    assert attempt.delivery.status == "pending", "a name that does not resolve now may resolve later"
+
+
+def test_a_refused_connection_is_stored_naming_the_address(source, post_webhook):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    destination_create(name="closed", url=f"http://127.0.0.1:{port}/tally", source_slugs=[source.slug])
+    assert post_webhook(source, completed(user="u-1")).status_code == 202
+
+    deliveries_process_due(retries=False, max_seconds=5)
+
+    assert Attempt.objects.get().error == f"connection error: 127.0.0.1:{port} refused the connection"
