@@ -24,38 +24,96 @@ from progress.authentication import CanWrite, WriteTokenAuthentication
 from progress.chart import chart_png_cached
 from progress.models import ID_LENGTH, TEXT_LENGTH
 from progress.selectors import JobState, format_age, format_number, format_percent, job_state
-from progress.services import JobNotFound, job_create, worker_update
+from progress.services import job_create, worker_update
 
 MAX_AGE_SECONDS = 2**31 - 1
 
 
-class NumberField(serializers.FloatField):
-    """A finite number of at least 0 (`nan` and `inf` are not numbers of work)."""
+def shown(value: Any) -> str:
+    """A sent value quoted for an error message, cut short."""
+    text = str(value)
+    return repr(text if len(text) <= 40 else text[:40] + "…")
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(min_value=0, **kwargs)
+
+class NumberField(serializers.Field[float, Any, float, Any]):
+    """Any finite number, as clients write it: `3`, `3.0`, `2.5e3`, `-1`.
+
+    Drawing bounds it (above the total is full; a total of 0 or less is
+    empty), so only what is not a number at all is refused: `nan`, `inf`
+    and words.
+    """
+
+    default_error_messages = {
+        "required": "This field is required: a number, such as 3 or 2.5.",
+        "invalid": "A number is required, such as 3 or 2.5; got {value}.",
+        "not_finite": "A finite number is required, such as 3 or 2.5; got {value}.",
+    }
 
     def to_internal_value(self, data: Any) -> float:
-        value = super().to_internal_value(data)
+        try:
+            value = float(data)
+        except (TypeError, ValueError):
+            self.fail("invalid", value=shown(data))
         if not math.isfinite(value):
-            self.fail("invalid")
+            self.fail("not_finite", value=shown(data))
+        return value
+
+    def to_representation(self, value: float) -> float:
+        return value
+
+
+class OkField(serializers.Field[bool, Any, bool, Any]):
+    """`0` (and `0.0`, `false`, `no`, `off`, any case) is red; anything else is green: `1`, `2`, `True`, ``."""
+
+    FALSE = frozenset({"false", "no", "off", "f", "n"})
+
+    def to_internal_value(self, data: Any) -> bool:
+        text = str(data).strip().lower()
+        if text in self.FALSE:
+            return False
+        try:
+            return float(text) != 0
+        except ValueError:
+            return True
+
+    def to_representation(self, value: bool) -> bool:
         return value
 
 
 class IdField(serializers.CharField):
-    """An id kept exactly as sent: `" a "` and `"a"` are two jobs."""
+    """An id kept exactly as sent: `" a "` and `"a"` are two jobs, and a long one is refused rather than cut."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(max_length=ID_LENGTH, trim_whitespace=False, **kwargs)
+    def __init__(self, *, what: str, **kwargs: Any) -> None:
+        super().__init__(
+            max_length=ID_LENGTH,
+            trim_whitespace=False,
+            error_messages={
+                "required": f"This field is required: {what}.",
+                "blank": f"This field may not be blank: {what}.",
+                "max_length": f"Ensure this field has no more than {ID_LENGTH} characters; an id is never cut.",
+            },
+            **kwargs,
+        )
 
 
 class TextField(serializers.CharField):
+    """Text shown beside a bar or as a title: never refused, but cut to TEXT_LENGTH characters.
+
+    What the database cannot store is dropped (NUL) or replaced (a lone
+    surrogate becomes `?`) instead of refusing the whole report.
+    """
+
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(max_length=TEXT_LENGTH, trim_whitespace=False, required=False, allow_blank=True, **kwargs)
+        super().__init__(trim_whitespace=False, required=False, allow_blank=True, **kwargs)
+        self.validators = []
+
+    def to_internal_value(self, data: Any) -> str:
+        text = str(data).replace("\x00", "").encode("utf-8", "replace").decode()
+        return super().to_internal_value(text)[:TEXT_LENGTH]
 
 
 class JobParams(serializers.Serializer[Any]):
-    jobid = IdField()
+    jobid = IdField(what="the job's name")
 
 
 class CreateParams(JobParams):
@@ -64,21 +122,11 @@ class CreateParams(JobParams):
 
 
 class UpdateParams(JobParams):
-    workid = IdField()
+    workid = IdField(what="the worker's name")
     current = NumberField()
     total = NumberField()
     desc = TextField()
-    ok = serializers.BooleanField(required=False, default=True)
-
-    def validate_total(self, value: float) -> float:
-        if value == 0:
-            raise serializers.ValidationError("Ensure this value is greater than 0.")
-        return value
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if attrs["current"] > attrs["total"]:
-            raise serializers.ValidationError({"current": ["Ensure this value is at most total."]})
-        return attrs
+    ok = OkField(required=False, default=True)
 
 
 class ShowParams(JobParams):
@@ -128,7 +176,9 @@ class ProgressView(APIView):
 def state_or_404(jobid: str) -> JobState:
     state = job_state(jobid=jobid)
     if state is None:
-        raise exceptions.NotFound(f"No progress job {jobid!r}.", code="unknown_job")
+        raise exceptions.NotFound(
+            f"No progress job {jobid!r}: nobody created it or reported to it, or it expired.", code="unknown_job"
+        )
     return state
 
 
@@ -145,27 +195,23 @@ class CreateView(ProgressView):
 
 
 class UpdateView(ProgressView):
-    """One worker's report: current of total, its text, and whether it is ok."""
+    """One worker's report: current of total, its text, and whether it is ok; kept whenever it can be drawn."""
 
     authentication_classes = [WriteTokenAuthentication]
     permission_classes = [CanWrite]
     params_class = UpdateParams
 
     def handle(self, request: Request, params: dict[str, Any]) -> Response:
-        try:
-            worker = worker_update(
-                jobid=params["jobid"],
-                workid=params["workid"],
-                current=params["current"],
-                total=params["total"],
-                text=params.get("desc"),
-                ok=params["ok"],
-            )
-        except JobNotFound:
-            raise exceptions.NotFound(
-                f"No progress job {params['jobid']!r}; create it first.", code="unknown_job"
-            ) from None
-        return Response({"jobid": params["jobid"], "workid": worker.workid, "percent": worker.percent})
+        worker, job_created = worker_update(
+            jobid=params["jobid"],
+            workid=params["workid"],
+            current=params["current"],
+            total=params["total"],
+            text=params.get("desc"),
+            ok=params["ok"],
+        )
+        answer = {"jobid": params["jobid"], "workid": worker.workid, "percent": worker.percent}
+        return Response({**answer, "job": "created"} if job_created else answer)
 
 
 def state_json(state: JobState) -> dict[str, Any]:

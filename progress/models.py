@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.db import models
-from django.db.models import F, Q
 
 ID_LENGTH = 200
 TEXT_LENGTH = 1000
@@ -39,20 +38,21 @@ class Worker(models.Model):
 
     class Meta:
         ordering = ["job_id", "workid"]
-        constraints = [
-            models.UniqueConstraint(fields=["job", "workid"], name="progress_worker_unique"),
-            # A total of 0 is refused from clients; Tally's own commands store
-            # 0/0 for a run with nothing to do, which shows as done.
-            models.CheckConstraint(
-                condition=Q(current__gte=0) & Q(total__gte=0) & Q(current__lte=F("total")),
-                name="progress_worker_within_total",
-            ),
-        ]
+        # No check on current and total: a report is kept as sent (above its
+        # total, of a total of 0, even negative) and only its drawing is bounded.
+        constraints = [models.UniqueConstraint(fields=["job", "workid"], name="progress_worker_unique")]
 
     def __str__(self) -> str:
         return f"{self.job_id}:{self.workid}"
 
     @property
     def percent(self) -> float:
+        """How full the bar is drawn, 0 to 100: full above the total, empty for a total of 0 or less."""
+        if self.total <= 0 or self.current <= 0:
+            return 0.0
         # Divide first: 100 * current overflows to inf for current near the float limit.
-        return 100.0 if self.total == 0 else 100.0 * (self.current / self.total)
+        return min(100.0, 100.0 * (self.current / self.total))
+
+    @property
+    def done(self) -> bool:
+        return self.total > 0 and self.current >= self.total

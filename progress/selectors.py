@@ -69,7 +69,7 @@ class JobState:
 
     @property
     def done(self) -> int:
-        return sum(1 for worker in self.workers if worker.current >= worker.total)
+        return sum(1 for worker in self.workers if worker.done)
 
     @property
     def failing(self) -> int:

@@ -12,10 +12,6 @@ from progress.models import Job, Worker
 from progress.selectors import job_lifetime
 
 
-class JobNotFound(Exception):
-    """An update named a job that does not exist (never created, reset away or pruned)."""
-
-
 def job_create(*, jobid: str, description: str = "", maxage: int | None = None) -> tuple[Job, bool]:
     """Create a job, or reset an existing one: its workers' reports are dropped.
 
@@ -33,24 +29,32 @@ def job_create(*, jobid: str, description: str = "", maxage: int | None = None) 
 
 def worker_update(
     *, jobid: str, workid: str, current: float, total: float, text: str | None = None, ok: bool = True
-) -> Worker:
-    """Record one worker's report, creating its row on first sight. `text=None` keeps the last text."""
-    job_id = Job.objects.filter(jobid=jobid).values_list("pk", flat=True).first()
-    if job_id is None:
-        raise JobNotFound(jobid)
-    worker = Worker(
-        job_id=job_id, workid=workid, current=current, total=total, text=text or "", ok=ok, updated=timezone.now()
-    )
+) -> tuple[Worker, bool]:
+    """Record one worker's report, creating its row on first sight. `text=None` keeps the last text.
+
+    A report for a job nobody created (or one reset or pruned away) creates
+    the job, with no description and the default retention: clients fire
+    and forget, so a report is kept whenever it can be drawn. Returns the
+    worker and whether its job was created by this report.
+    """
+    now = timezone.now()
+    worker = Worker(workid=workid, current=current, total=total, text=text or "", ok=ok, updated=now)
     fields = ["current", "total", "ok", "updated"] + (["text"] if text is not None else [])
     try:
-        with transaction.atomic():
-            Worker.objects.bulk_create(
-                [worker], update_conflicts=True, unique_fields=["job", "workid"], update_fields=fields
-            )
-    except IntegrityError as exc:
-        # The job was pruned between the lookup and the write.
-        raise JobNotFound(jobid) from exc
-    return worker
+        return worker, _worker_write(jobid, worker, fields)
+    except IntegrityError:
+        # The job was pruned between the lookup and the write: make it again, once.
+        return worker, _worker_write(jobid, worker, fields)
+
+
+def _worker_write(jobid: str, worker: Worker, fields: list[str]) -> bool:
+    job, created = Job.objects.get_or_create(jobid=jobid, defaults={"created": worker.updated})
+    worker.job, worker.pk = job, None
+    with transaction.atomic():
+        Worker.objects.bulk_create(
+            [worker], update_conflicts=True, unique_fields=["job", "workid"], update_fields=fields
+        )
+    return created
 
 
 def jobs_prune(*, now: datetime | None = None) -> int:

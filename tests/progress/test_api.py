@@ -103,25 +103,25 @@ def test_trailing_slash_and_post_with_query_string_work_like_the_plain_paths(cli
 
 
 @pytest.mark.parametrize(
-    ("params", "field"),
+    ("params", "field", "says"),
     [
-        ({"workid": "w", "current": 1, "total": 2}, "jobid"),
-        ({"jobid": "j", "current": 1, "total": 2}, "workid"),
-        ({"jobid": "j", "workid": "w", "total": 2}, "current"),
-        ({"jobid": "j", "workid": "w", "current": "lots", "total": 2}, "current"),
-        ({"jobid": "j", "workid": "w", "current": -1, "total": 2}, "current"),
-        ({"jobid": "j", "workid": "w", "current": "nan", "total": 2}, "current"),
-        ({"jobid": "j", "workid": "w", "current": 3, "total": 2}, "current"),
-        ({"jobid": "j", "workid": "w", "current": 1, "total": "ten"}, "total"),
-        ({"jobid": "j", "workid": "w", "current": 0, "total": 0}, "total"),
-        ({"jobid": "j", "workid": "w", "current": 0, "total": -5}, "total"),
-        ({"jobid": "j", "workid": "w", "current": 0, "total": "inf"}, "total"),
-        ({"jobid": "j", "workid": "w", "current": 1, "total": 2, "ok": "maybe"}, "ok"),
-        ({"jobid": "j", "workid": "w" * 201, "current": 1, "total": 2}, "workid"),
-        ({"jobid": "j", "workid": "w\x00", "current": 1, "total": 2}, "workid"),
+        ({"workid": "w", "current": 1, "total": 2}, "jobid", "required: the job's name"),
+        ({"jobid": "", "workid": "w", "current": 1, "total": 2}, "jobid", "blank: the job's name"),
+        ({"jobid": "j", "current": 1, "total": 2}, "workid", "required: the worker's name"),
+        ({"jobid": "j", "workid": "", "current": 1, "total": 2}, "workid", "blank: the worker's name"),
+        ({"jobid": "j", "workid": "w", "total": 2}, "current", "required: a number"),
+        ({"jobid": "j", "workid": "w", "current": "lots", "total": 2}, "current", "got 'lots'"),
+        ({"jobid": "j", "workid": "w", "current": "", "total": 2}, "current", "got ''"),
+        ({"jobid": "j", "workid": "w", "current": "nan", "total": 2}, "current", "finite number"),
+        ({"jobid": "j", "workid": "w", "current": "True", "total": 2}, "current", "got 'True'"),
+        ({"jobid": "j", "workid": "w", "current": 1, "total": "ten"}, "total", "got 'ten'"),
+        ({"jobid": "j", "workid": "w", "current": 0, "total": "inf"}, "total", "finite number"),
+        ({"jobid": "j", "workid": "w", "current": 0, "total": "1e999"}, "total", "got '1e999'"),
+        ({"jobid": "j", "workid": "w" * 201, "current": 1, "total": 2}, "workid", "never cut"),
+        ({"jobid": "j", "workid": "w\x00", "current": 1, "total": 2}, "workid", "Null characters"),
     ],
 )
-def test_update_with_a_bad_parameter_is_a_400_naming_it(call, params, field):
+def test_update_refuses_only_what_cannot_be_drawn_with_a_400_naming_the_parameter(call, params, field, says):
     call("create", jobid="j")
 
     response = call("update", **params)
@@ -129,6 +129,7 @@ def test_update_with_a_bad_parameter_is_a_400_naming_it(call, params, field):
     assert response.status_code == 400
     assert response.json()["error"] == "validation_error"
     assert list(response.json()["detail"]) == [field]
+    assert says in response.json()["detail"][field][0]
     assert not Worker.objects.exists()
 
 
@@ -146,16 +147,21 @@ def test_show_and_render_need_a_jobid(call, action):
     response = call(action)
 
     assert response.status_code == 400
-    assert response.json() == {"error": "validation_error", "detail": {"jobid": ["This field is required."]}}
+    assert response.json() == {
+        "error": "validation_error",
+        "detail": {"jobid": ["This field is required: the job's name."]},
+    }
 
 
-@pytest.mark.parametrize("action", ["show", "render", "update"])
-def test_an_unknown_job_is_a_404(call, action):
-    response = call(action, jobid="nope", workid="w", current=1, total=2)
+@pytest.mark.parametrize("action", ["show", "render"])
+def test_show_and_render_of_an_unknown_job_are_a_404_saying_so(call, action):
+    response = call(action, jobid="nope")
 
     assert response.status_code == 404
-    assert response.json()["error"] == "unknown_job"
-    assert "nope" in response.json()["detail"]
+    assert response.json() == {
+        "error": "unknown_job",
+        "detail": "No progress job 'nope': nobody created it or reported to it, or it expired.",
+    }
 
 
 def test_other_methods_are_refused_in_the_api_error_shape(client: Client):
@@ -233,8 +239,25 @@ def test_the_write_token_is_accepted_in_a_form_body_and_as_a_bearer_header(clien
     assert (form.status_code, header.status_code) == (200, 200)
 
 
-@pytest.mark.parametrize(("given", "ok"), [("0", False), ("1", True), ("false", False), ("yes", True), ("no", False)])
-def test_ok_takes_the_usual_yes_and_no_spellings(call, given, ok):
+@pytest.mark.parametrize(
+    ("given", "ok"),
+    [
+        ("0", False),
+        ("0.0", False),
+        ("False", False),
+        ("false", False),
+        ("no", False),
+        ("off", False),
+        ("1", True),
+        ("2", True),
+        ("-1", True),
+        ("True", True),
+        ("yes", True),
+        ("", True),
+        ("maybe", True),
+    ],
+)
+def test_any_ok_other_than_0_or_a_no_is_green(call, given, ok):
     call("create", jobid="j")
 
     assert call("update", jobid="j", workid="w", current=1, total=2, ok=given).status_code == 200

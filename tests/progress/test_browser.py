@@ -79,3 +79,36 @@ def test_show_page_draws_the_bars_and_picks_up_an_update_without_reloading(live_
     expect(page.locator("#desc")).to_have_text("Second run")
     assert page.evaluate("window.stillTheSamePage") is True
     assert errors == [], "the page runs under its CSP without errors"
+
+
+def test_show_page_draws_an_overfull_bar_full_a_total_of_0_empty_and_ok_2_green(live_server, page, tmp_path):
+    url = live_server.url
+    # No create: the first update makes the job, as a fire-and-forget client expects.
+    update(url, workid="over", current=12, total=8, desc="more than planned")
+    update(url, workid="zero", current=3, total=0, desc="total not known yet")
+    update(url, workid="ok2", current=1, total=2, desc="ok=2", ok=2)
+    update(url, workid="red", current=1, total=2, desc="ok=0", ok=0)
+
+    page.goto(f"{url}/progress/show?jobid=nightly")
+
+    def bar(workid: str) -> tuple[str, str, str, str]:
+        row = page.locator(f'tr[data-workid="{workid}"]')
+        fill = row.locator(".fill")
+        return (
+            fill.evaluate("el => el.style.width"),
+            str(fill.evaluate("el => getComputedStyle(el).backgroundColor")),
+            row.locator(".c-pct").inner_text(),
+            row.locator(".c-count").inner_text(),
+        )
+
+    assert bar("over") == ("100%", "rgb(46, 160, 67)", "100.0 %", "12/8")
+    assert bar("zero")[0] == "0%"
+    assert bar("zero")[2:] == ("0.0 %", "3/0")
+    assert bar("ok2") == ("50%", "rgb(46, 160, 67)", "50.0 %", "1/2")
+    assert bar("red")[1] == "rgb(207, 34, 46)"
+    box = page.locator('tr[data-workid="over"] .fill').bounding_box()
+    track = page.locator('tr[data-workid="over"] .track').bounding_box()
+    assert box is not None
+    assert track is not None
+    assert box["width"] == track["width"], "an overfull bar fills its track and no more"
+    page.screenshot(path=str(tmp_path / "progress-fire-and-forget.png"), full_page=True)
