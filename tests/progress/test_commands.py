@@ -15,6 +15,7 @@ from django.utils import timezone
 from deliveries.destinations import destination_create
 from deliveries.models import Delivery
 from progress.models import Job, Worker
+from progress.selectors import job_state
 from results.models import Result, Summary
 from tests.conftest import RECEIVER_SECRET
 from tests.factories import BASE_TIME
@@ -70,10 +71,24 @@ def test_rebuild_leaves_a_finished_job_and_prints_its_show_url(many_summaries):
     assert Summary.objects.filter(units_completed=1).count() == 3000
 
 
-def test_rebuild_with_nothing_to_do_still_finishes_its_job(db):
-    run("rebuild_summaries", "--check")
+def test_rebuild_with_nothing_to_do_leaves_a_job_drawn_full_saying_so(db):
+    _, err = run("rebuild_summaries", "--check")
 
-    assert list(the_job("rebuild_summaries").workers.values_list("current", "total")) == [(0, 0)]
+    job = the_job("rebuild_summaries")
+    assert list(job.workers.values_list("current", "total", "text", "ok")) == [(1, 1, "nothing to do", True)]
+    state = job_state(jobid=job.jobid)
+    assert state is not None
+    assert state.headline == "1 worker, 1 done, 100.0 % overall", "a total of 0 would draw empty: not finished"
+    assert "0/0 summaries" in err
+
+
+def test_the_terminal_bar_puts_a_space_between_numbers_and_the_unit(many_summaries):
+    _, err = run("rebuild_summaries", "--batch-size", "1000")
+
+    assert "3000/3000 summaries [" in err
+    assert re.search(r"\d summaries/s\]", err), err
+    assert not re.search(r"\dsummaries", err), "tqdm's own layout glues the unit to the number"
+    assert "s/ summaries" not in err, "a slow rate reads as summaries per second too"
 
 
 def test_a_broken_progress_store_does_not_stop_the_command(many_summaries, caplog):
