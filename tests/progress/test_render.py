@@ -127,3 +127,14 @@ def test_past_max_rows_the_chart_says_how_many_workers_it_leaves_out(call):
     image = png(call, "j")
 
     assert image.height == HEADER + (MAX_ROWS + 1) * ROW + PAD
+
+
+@pytest.mark.parametrize(("count", "height"), [(0, 86), (1, 86), (3, 122), (30, 608)])
+def test_render_height_is_58_plus_18_per_worker_plus_10_as_the_docs_say(call, count, height):
+    call("create", jobid="j")
+    for n in range(count):
+        call("update", jobid="j", workid=f"w{n}", current=1, total=2)
+
+    image = png(call, "j")
+
+    assert (image.width, image.height) == (820, height)
