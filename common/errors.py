@@ -11,6 +11,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from common.api import JsonAnswer
 from common.signals import database_error
 
 
@@ -67,4 +68,4 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 def server_error(request: HttpRequest) -> JsonResponse:
     """Unexpected errors answer in the API's error shape, never an HTML page."""
     detail = "An unexpected error occurred; it has been logged."
-    return JsonResponse({"error": "server_error", "detail": detail}, status=500)
+    return JsonAnswer({"error": "server_error", "detail": detail}, status=500)

@@ -22,6 +22,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.http import HttpRequest, JsonResponse
 from kombu import Connection
 
+from common.api import JsonAnswer
 from common.logging import scrub
 
 logger = logging.getLogger(__name__)
@@ -168,11 +169,11 @@ def readyz(request: HttpRequest) -> JsonResponse:
     checks = run_checks(CHECKS, timeout)
     failed = [name for name, result in checks.items() if result != OK]
     if not failed:
-        response = JsonResponse({"status": "ready", "checks": checks})
+        response = JsonAnswer({"status": "ready", "checks": checks})
     else:
         logger.warning("not ready", extra={"checks": checks})
         detail = f"{' and '.join(failed)} unreachable"
-        response = JsonResponse({"error": "not_ready", "detail": detail, "checks": checks}, status=503)
+        response = JsonAnswer({"error": "not_ready", "detail": detail, "checks": checks}, status=503)
     # Each answer is the state now: no cache may keep it.
     response["Cache-Control"] = "no-store"
     return response

@@ -232,6 +232,12 @@ if not DELIVERY_TASK_MAX_SECONDS < DELIVERY_TASK_SOFT_TIME_LIMIT < DELIVERY_TASK
 # superseded deliveries (failed and dead ones stay), closed alerts.
 ATTEMPT_RETENTION_DAYS: int = env.int("ATTEMPT_RETENTION_DAYS", default=30)
 DELIVERY_RETENTION_DAYS: int = env.int("DELIVERY_RETENTION_DAYS", default=30)
+# A push lists the user's latest this many results (newest first), with
+# `results_count` and `results_complete`: a push's size and cost do not grow
+# with the user's history. The read API has the rest.
+DELIVERY_MAX_RESULTS: int = env.int("DELIVERY_MAX_RESULTS", default=100)
+if not 0 <= DELIVERY_MAX_RESULTS <= 10_000:
+    raise ImproperlyConfigured(f"DELIVERY_MAX_RESULTS must be between 0 and 10000, not {DELIVERY_MAX_RESULTS}.")
 
 _RENDERERS = ["common.api.JsonRenderer"]
 if DEBUG:

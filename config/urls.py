@@ -8,6 +8,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
+from common.api import JsonAnswer, no_such_url
 from common.health import readyz
 from common.metrics import metrics_view
 from deliveries.api import DeliveryViewSet, DestinationViewSet
@@ -17,7 +18,7 @@ from webhooks.intake_api import WebhookView
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"status": "ok"})
+    return JsonAnswer({"status": "ok"})
 
 
 handler400 = "common.api.bad_request"
@@ -39,7 +40,8 @@ urlpatterns = [
     path("readyz", readyz),
     path("metrics", metrics_view),
     path("progress/", include("progress.urls")),
-    path("api/v1/webhooks/<slug:source_slug>/", WebhookView.as_view(), name="webhook"),
+    # PYBOSSA and hand-written clients post to the URL as typed: the trailing slash is optional.
+    re_path(r"^api/v1/webhooks/(?P<source_slug>[-a-zA-Z0-9_]+)/?$", WebhookView.as_view(), name="webhook"),
     # A user id may hold any character, `/` included: everything after the source is the id.
     re_path(
         r"^api/v1/summaries/(?P<source>[-a-zA-Z0-9_]{1,64})/(?P<user_id>.+)/$",
@@ -49,4 +51,6 @@ urlpatterns = [
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # Last: whatever matched nothing above answers a JSON 404 (an HTML page in development otherwise).
+    re_path(r"^(?P<path>.*)$", no_such_url),
 ]

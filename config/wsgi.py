@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -27,6 +28,21 @@ class WebhookHandler(WSGIHandler):
             settings.MIDDLEWARE = full
 
 
+def read_chunked_body(environ: dict[str, Any], *, limit: int) -> None:
+    """Give Django a chunked body (one without Content-Length) as if it had come with one.
+
+    Django reads `CONTENT_LENGTH` bytes and takes a missing length for an
+    empty body, but HTTP clients stream bodies chunked (gunicorn decodes the
+    chunks). At most `limit` + 1 bytes are read: one more than allowed is
+    enough for the view to answer 413, and memory stays bounded.
+    """
+    if environ.get("CONTENT_LENGTH") or "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return
+    body = environ["wsgi.input"].read(limit + 1)
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+
+
 class Application:
     """Sends each request to the webhook handler or to the full one, by path."""
 
@@ -35,10 +51,14 @@ class Application:
         self.full = WSGIHandler()
         self.webhooks = WebhookHandler()
         self.prefix = settings.WEBHOOK_PATH_PREFIX
+        self.webhook_limit: int = settings.WEBHOOK_MAX_BODY_BYTES
+        # Elsewhere Django's own cap applies (it answers 400 past it).
+        self.body_limit: int = max(settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0, self.webhook_limit)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        handler = self.webhooks if environ.get("PATH_INFO", "").startswith(self.prefix) else self.full
-        return handler(environ, start_response)
+        webhook = environ.get("PATH_INFO", "").startswith(self.prefix)
+        read_chunked_body(environ, limit=self.webhook_limit if webhook else self.body_limit)
+        return (self.webhooks if webhook else self.full)(environ, start_response)
 
 
 application = Application()

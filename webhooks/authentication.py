@@ -33,6 +33,15 @@ class SourceAuthentication(authentication.BaseAuthentication):
             self._check_token(request, source)
         return source, None
 
+    @staticmethod
+    def carries_credentials(request: Request) -> bool:
+        """Whether the request brings anything to check: a token, an Authorization header or a signature."""
+        return bool(
+            request.query_params.get("token")
+            or request.headers.get("Authorization")
+            or request.headers.get("webhook-signature")
+        )
+
     def authenticate_header(self, request: Request) -> str:
         source = request_source(request)
         return 'Bearer realm="tally"' if source.auth_mode == Source.AuthMode.TOKEN else 'Webhook realm="tally"'

@@ -58,7 +58,11 @@ def intake_handle(
     except PayloadInvalid as exc:
         detail = exc.detail
     else:
-        http_status = HTTPStatus.OK if received.status == DUPLICATE else HTTPStatus.ACCEPTED
+        # PYBOSSA counts any answer but 200 as a failed webhook (its jobs.py
+        # webhook(): it lists the webhook as failed and e-mails the project's
+        # admins), so whatever a PYBOSSA source's webhook became answers 200.
+        taken = received.status == DUPLICATE or source.kind == Source.Kind.PYBOSSA
+        http_status = HTTPStatus.OK if taken else HTTPStatus.ACCEPTED
         return IntakeOutcome(http_status=http_status, status=received.status, event_id=received.event_id)
     if source_cached and not source_is_current(source):
         raise SourceChanged(source.slug)  # it may be valid for the source as it now is

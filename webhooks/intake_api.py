@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.api import JsonRenderer, JsonWhateverAccepted
 from common.errors import PayloadTooLarge, ServiceUnavailable
 from webhooks.authentication import SourceAuthentication
 from webhooks.guards import SourceIpPermission, SourceRateThrottle
@@ -73,6 +74,8 @@ class WebhookView(APIView):
     permission_classes = [SourceIpPermission]
     throttle_classes = [SourceRateThrottle]
     parser_classes: list[Any] = []  # the raw body is signed, so it is read as bytes
+    renderer_classes = [JsonRenderer]
+    content_negotiation_class = JsonWhateverAccepted
     source: Source | None = None
     source_cached = False  # the source came from this process' cache and may be stale
     fresh_tries = 0  # how many times the request started over with the source read again
@@ -129,14 +132,21 @@ class WebhookView(APIView):
         super().initial(request, *args, **kwargs)
 
     def perform_authentication(self, request: Request) -> None:
-        # PYBOSSA checks the URL with a bare GET when it is saved: only
-        # existence is revealed there, so GET needs no credentials.
-        if request.method == "POST":
+        # PYBOSSA checks the URL with a bare GET when it is saved and needs a
+        # 200: a GET without credentials learns only that the source exists.
+        # A GET that carries credentials has them checked, so an owner who
+        # saves a URL with a wrong `?token=` is told so then, not by every
+        # webhook failing later.
+        if request.method == "POST" or SourceAuthentication.carries_credentials(request):
             request.user  # noqa: B018 - evaluating it runs the authenticators
 
     @extend_schema(
         operation_id="webhooks_check",
         summary="Check a webhook URL (PYBOSSA does this when its owner saves the URL)",
+        description=(
+            "Answers 200 for an active source. Credentials are optional here, but checked when given: "
+            "a wrong `?token=` (or `Authorization`) answers 401, so a wrong URL is refused when it is saved."
+        ),
         responses={200: SourceCheck},
         auth=[],
     )
