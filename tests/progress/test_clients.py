@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import io
 import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import cast
 
 import pytest
@@ -128,6 +130,24 @@ def test_an_update_for_a_job_nobody_created_creates_it(live_server):
     assert page.status_code == 200
     assert '<h1 id="desc">417</h1>' in page.text, "a job without a description is titled by its id"
     assert send(url, "render", jobid=417).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_many_ranks_reporting_at_once_to_a_job_nobody_created_all_land_in_one_job(live_server):
+    url = live_server.url
+    ranks = 8
+    start = threading.Barrier(ranks)
+
+    def rank(n: int) -> int:
+        start.wait(timeout=TIMEOUT)
+        return send(url, "update", jobid=99, workid=n, current=1, total=5, desc="WaveN_phase").status_code
+
+    with ThreadPoolExecutor(max_workers=ranks) as pool:
+        codes = list(pool.map(rank, range(ranks)))
+
+    assert codes == [200] * ranks
+    assert Job.objects.filter(jobid="99").count() == 1
+    assert sorted(workers("99"), key=int) == [str(n) for n in range(ranks)]
 
 
 @pytest.mark.django_db(transaction=True)
