@@ -15,9 +15,16 @@ def canonical(answer: Any) -> str:
 
 
 def contributor(run: dict[str, Any]) -> str:
-    """Who gave a task run: the PYBOSSA user id, or `ip:<address>` for anonymous runs."""
+    """Who gave a task run: the PYBOSSA user id, else `ext:<external_uid>`, else `ip:<address>`.
+
+    pybossa/model/task_run.py: `user_id` is set for a signed-in user, `user_ip`
+    for an anonymous one, `external_uid` for a user of an external site (a run
+    may carry only that, with user_id and user_ip null).
+    """
     if run.get("user_id") is not None:
         return str(run["user_id"])
+    if run.get("external_uid") not in (None, ""):
+        return f"ext:{run['external_uid']}"
     return f"ip:{run.get('user_ip') or 'unknown'}"
 
 

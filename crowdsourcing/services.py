@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,20 +16,30 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from crowdsourcing.analysis import AnalysisError, analyse
 from crowdsourcing.client import PybossaClient, PybossaPermanentError, PybossaTransientError
-from crowdsourcing.consensus import Consensus, consensus, contributor
+from crowdsourcing.consensus import contributor
+from crowdsourcing.selectors import TaskHistory
 from notifications.services import admin_link, alert_raise
 from results.models import Result
 from results.services import Completion, UserRef, result_record_completion, result_record_reset
-from webhooks.adapters.pybossa import TASK_COMPLETED, task_key
+from webhooks.adapters.pybossa import RERUN_SEPARATOR, TASK_COMPLETED, task_key
 from webhooks.models import Event, Source
 
 logger = logging.getLogger(__name__)
 
 # Longer than the settle task's hard time limit, so a lock never expires under a live settlement.
 LOCK_SECONDS = 330
+# An accepted event whose task the analysis did not settle (no quorum): nothing written back, nobody credited.
+NOT_SETTLED = "pybossa_not_settled"
 ONE = Decimal(1)
 ZERO = Decimal(0)
+
+
+class NoTaskRunsError(PybossaTransientError):
+    """PYBOSSA says the task is completed but lists none of its runs: tried again, never settled as empty."""
+
+    code = "pybossa_no_task_runs"
 
 
 @dataclass(frozen=True)
@@ -39,8 +49,8 @@ class TaskRef:
     result_id: int
 
 
-def client_for(source: Source) -> PybossaClient:
-    return PybossaClient(base_url=source.pybossa_url, api_key=source.pybossa_api_key)
+def client_for(source: Source, *, max_sleep: float | None = None) -> PybossaClient:
+    return PybossaClient(base_url=source.pybossa_url, api_key=source.pybossa_api_key, max_sleep=max_sleep)
 
 
 def unit_id(ref: TaskRef) -> str:
@@ -64,7 +74,7 @@ def _finished(run: dict[str, object], default: datetime) -> datetime:
 
 
 def contributions_record(
-    *, source: Source, event: Event, ref: TaskRef, runs: list[dict[str, object]], outcome: Consensus
+    *, source: Source, event: Event, ref: TaskRef, runs: list[dict[str, object]], verdicts: Mapping[str, bool]
 ) -> None:
     """One result per contributor for the task's unit: score 1 and passed when they matched the consensus.
 
@@ -76,7 +86,7 @@ def contributions_record(
         who = contributor(run)
         at = _finished(run, event.received_at)
         finished[who] = max(at, finished.get(who, at))
-    for who, matched in sorted(outcome.matches.items()):
+    for who, matched in sorted(verdicts.items()):
         result_record_completion(
             source_id=source.pk,
             event_id=event.pk,
@@ -94,7 +104,7 @@ def contributions_record(
     # A contributor whose run is gone since the last settlement no longer counts for the task.
     gone = (
         Result.objects.filter(source=source, unit_id=unit_id(ref), is_counted=True)
-        .exclude(user_id__in=list(outcome.matches))
+        .exclude(user_id__in=list(verdicts))
         .values_list("user_id", flat=True)
     )
     for who in list(gone):
@@ -103,15 +113,27 @@ def contributions_record(
         )
 
 
-def event_settle(*, event_id: int) -> str:
-    """Settle one `processing` event; returns its status. Raises PybossaTransientError to be tried again."""
+def event_settle(
+    *,
+    event_id: int,
+    client: PybossaClient | None = None,
+    task: dict[str, object] | None = None,
+    alert: bool = True,
+) -> str:
+    """Settle one `processing` event; returns its status.
+
+    Raises PybossaTransientError (NoTaskRunsError among them) to be tried
+    again, and PybossaRateLimited to be tried once PYBOSSA's window ends.
+    `client` (default: one for the source) and `task` (already read, as by a
+    backfill) save calls; `alert=False` fails an event without an alert.
+    """
     event = Event.objects.select_related("source").get(pk=event_id)
     if event.status != Event.Status.PROCESSING:
         return event.status  # settled already: a redelivered task does nothing
     source = event.source
     ref = _task_ref(event)
     with task_lock(source=source, ref=ref):
-        return _settle(event=event, source=source, ref=ref)
+        return _settle(event=event, source=source, ref=ref, client=client or client_for(source), task=task, alert=alert)
 
 
 @contextmanager
@@ -133,36 +155,56 @@ def task_lock(*, source: Source, ref: TaskRef) -> Iterator[None]:
             cache.delete(key)
 
 
-def _settle(*, event: Event, source: Source, ref: TaskRef) -> str:
-    client = client_for(source)
+def _settle(
+    *, event: Event, source: Source, ref: TaskRef, client: PybossaClient, task: dict[str, object] | None, alert: bool
+) -> str:
     try:
-        task = client.task(ref.task_id)
+        if task is None or task.get("id") != ref.task_id:
+            task = client.task(ref.task_id)
         if task.get("project_id") != ref.project_id:
             raise PybossaPermanentError(
                 f"task {ref.task_id} belongs to project {task.get('project_id')}, not {ref.project_id}"
             )
         runs = client.task_runs(ref.task_id)
-        outcome = consensus(runs)
-        client.result_put_info(ref.result_id, outcome.info())
+        if not runs:
+            # A completed task has runs: an empty list is PYBOSSA not showing them (an older
+            # PYBOSSA scoping lists to the key's own projects, a replica behind), never "no answers".
+            raise NoTaskRunsError(
+                f"PYBOSSA listed no task runs for completed task {ref.task_id} of project {ref.project_id} "
+                "(asked with all=1; does the API key's user still own or co-own the project?)"
+            )
+        try:
+            analysis = analyse(source=source, task=task, runs=runs)
+        except AnalysisError as exc:
+            return event_fail(event_id=event.pk, error=str(exc), code="pybossa_analysis_failed", alert=alert)
+        if analysis.info is not None:
+            client.result_put_info(ref.result_id, analysis.info)
     except PybossaPermanentError as exc:
-        return event_fail(event_id=event.pk, error=str(exc), code=f"pybossa_{exc.status or 'refused'}")
+        return event_fail(event_id=event.pk, error=str(exc), code=f"pybossa_{exc.status or 'refused'}", alert=alert)
     with transaction.atomic():
         locked = Event.objects.select_for_update().get(pk=event.pk)
         if locked.status != Event.Status.PROCESSING:
             return locked.status
-        contributions_record(source=source, event=event, ref=ref, runs=runs, outcome=outcome)
         locked.status, locked.processed_at = Event.Status.ACCEPTED, timezone.now()
-        locked.error_code, locked.error_detail = "", None
+        if analysis.info is None:
+            # Not settled (no quorum): nothing written back, credits left as they are.
+            locked.error_code, locked.error_detail = NOT_SETTLED, {"reason": analysis.reason}
+        else:
+            contributions_record(source=source, event=event, ref=ref, runs=runs, verdicts=analysis.verdicts)
+            locked.error_code, locked.error_detail = "", None
         locked.save(update_fields=["status", "processed_at", "error_code", "error_detail"])
     logger.info(
-        "pybossa task settled",
-        extra={"source": source.slug, "task": ref.task_id, "runs": outcome.task_runs, "tie": outcome.tie},
+        "pybossa task settled" if analysis.info is not None else "pybossa task not settled",
+        extra={"source": source.slug, "task": ref.task_id, "runs": len(runs), "reason": analysis.reason},
     )
     return Event.Status.ACCEPTED
 
 
-def event_fail(*, event_id: int, error: str, code: str = "pybossa_unreachable") -> str:
-    """Give up on an event: it ends `failed` with the error, and one alert names the source, task and answer."""
+def event_fail(*, event_id: int, error: str, code: str = "pybossa_unreachable", alert: bool = True) -> str:
+    """Give up on an event: it ends `failed` with the error, and one alert names the source, task and answer.
+
+    `alert=False` (a backfill, which reports its failures itself) raises none.
+    """
     with transaction.atomic():
         event = Event.objects.select_for_update().select_related("source").get(pk=event_id)
         if event.status != Event.Status.PROCESSING:
@@ -170,6 +212,8 @@ def event_fail(*, event_id: int, error: str, code: str = "pybossa_unreachable") 
         event.status, event.processed_at = Event.Status.FAILED, timezone.now()
         event.error_code, event.error_detail = code, error[:2000]
         event.save(update_fields=["status", "processed_at", "error_code", "error_detail"])
+    if not alert:
+        return Event.Status.FAILED
     ref = _task_ref(event)
     alert_raise(
         fingerprint=f"pybossa_failed:{event.source.slug}:{ref.task_id}",
@@ -180,18 +224,20 @@ def event_fail(*, event_id: int, error: str, code: str = "pybossa_unreachable") 
     return Event.Status.FAILED
 
 
-def event_for_task(*, source: Source, ref: TaskRef, rerun: bool) -> Event | None:
+def event_for_task(*, source: Source, ref: TaskRef, rerun: bool, history: TaskHistory | None) -> Event | None:
     """A `processing` event for a task found by a backfill; None when it is settled or being settled (unless rerun).
 
-    A task whose settlement failed is tried again.
+    `history` is the task's, from `task_histories`: its latest event decides,
+    whether the webhook, a re-send with `?rerun=True` or a backfill made it.
+    A task whose latest settlement failed is tried again.
     """
     body = {"event": TASK_COMPLETED, "project_id": ref.project_id, "task_id": ref.task_id, "result_id": ref.result_id}
     key = task_key(ref.project_id, ref.task_id, ref.result_id)
-    before = Event.objects.filter(source=source, idempotency_key=key).exclude(status=Event.Status.REJECTED).first()
-    if before is not None:
-        if before.status in (Event.Status.ACCEPTED, Event.Status.PROCESSING) and not rerun:
+    if history is not None:
+        if history.latest in (Event.Status.ACCEPTED, Event.Status.PROCESSING) and not rerun:
             return None  # settled, or being settled
-        key = f"{key}:rerun:backfill-{timezone.now():%Y%m%dT%H%M%S%f}"
+        if history.first_key_taken:
+            key = f"{key}{RERUN_SEPARATOR}backfill-{timezone.now():%Y%m%dT%H%M%S%f}"
     try:
         with transaction.atomic():
             return Event.objects.create(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import math
+import random
 from datetime import timedelta
 from typing import Any
 
@@ -12,23 +14,37 @@ from django.conf import settings
 from django.db import OperationalError
 
 from common.backoff import backoff_delay
-from crowdsourcing.client import PybossaTransientError
-from crowdsourcing.services import event_fail, event_settle, events_stuck
+from crowdsourcing.client import PybossaRateLimited, PybossaTransientError
+from crowdsourcing.services import NoTaskRunsError, event_fail, event_settle, events_stuck
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(bind=True, acks_late=True, soft_time_limit=240, time_limit=300)
-def settle_task(self: Any, event_id: int) -> str:
-    """Settle one PYBOSSA event (load by id, call the service, own the retry policy)."""
+@shared_task(bind=True, acks_late=True, soft_time_limit=240, time_limit=300, max_retries=None)
+def settle_task(self: Any, event_id: int, failures: int = 0) -> str:
+    """Settle one PYBOSSA event (load by id, call the service, own the retry policy).
+
+    `failures` counts the tries that failed (PYBOSSA unreachable, no task runs
+    listed, ...): after PYBOSSA_RETRY_SCHEDULE the event fails. PYBOSSA's rate
+    limit is not a failure: the task comes back when the window ends, however
+    often, and counts nothing.
+    """
     try:
         return event_settle(event_id=event_id)
+    except PybossaRateLimited as exc:
+        logger.info(
+            "pybossa rate limit: settlement put back", extra={"event_pk": event_id, "seconds": exc.wait_seconds}
+        )
+        countdown = math.ceil(exc.wait_seconds) + random.randint(0, 5)
+        raise self.retry(kwargs={"event_id": event_id, "failures": failures}, countdown=countdown) from None
     except (PybossaTransientError, SoftTimeLimitExceeded, OperationalError) as exc:
-        if self.request.retries >= len(settings.PYBOSSA_RETRY_SCHEDULE):
-            return event_fail(event_id=event_id, error=f"{type(exc).__name__}: {exc}")
-        # request.retries counts the retries before this try, whose failure is one more.
-        countdown = backoff_delay(schedule=settings.PYBOSSA_RETRY_SCHEDULE, failures=self.request.retries + 1)
-        raise self.retry(exc=exc, countdown=countdown) from None
+        if failures >= len(settings.PYBOSSA_RETRY_SCHEDULE):
+            code = exc.code if isinstance(exc, NoTaskRunsError) else "pybossa_unreachable"
+            return event_fail(event_id=event_id, error=f"{type(exc).__name__}: {exc}", code=code)
+        countdown = backoff_delay(schedule=settings.PYBOSSA_RETRY_SCHEDULE, failures=failures + 1)
+        raise self.retry(
+            exc=exc, kwargs={"event_id": event_id, "failures": failures + 1}, countdown=countdown
+        ) from None
     except Exception as exc:
         # Anything else will not go away by trying again: end the event, say why, and alert.
         logger.exception("settling a PYBOSSA task failed", extra={"event_pk": event_id})

@@ -24,6 +24,12 @@ class Source(models.Model):
         TOKEN = "token", "Bearer token or ?token="
         NONE = "none", "None (IP allow-list only)"
 
+    class Analysis(models.TextChoices):
+        """The built-in analyses of PYBOSSA task runs; `pybossa_analysis` may also name a callable."""
+
+        MAJORITY = "majority", "Majority: the most voted answer"
+        QUORUM = "quorum", "Quorum: settled once pybossa_quorum runs agree"
+
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200, blank=True)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.NATIVE)
@@ -55,6 +61,17 @@ class Source(models.Model):
     )
     pybossa_url = models.URLField(blank=True)
     pybossa_api_key = EncryptedTextField(blank=True)
+    # db_default: code of the previous release, running beside this migration, inserts without them.
+    pybossa_analysis = models.CharField(
+        max_length=255,
+        default="majority",
+        db_default="majority",
+        help_text="How a PYBOSSA task's runs are analysed: majority, quorum, "
+        "or the dotted path of a Python callable (see docs/pybossa.md).",
+    )
+    pybossa_quorum = models.PositiveIntegerField(
+        null=True, blank=True, help_text="With the quorum analysis: how many task runs must give the same answer."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     # On PostgreSQL a trigger gives every inserted or updated row a new value
@@ -73,6 +90,10 @@ class Source(models.Model):
             models.CheckConstraint(
                 condition=Q(rate_limit_per_minute__isnull=True) | Q(rate_limit_per_minute__gt=0),
                 name="source_rate_limit_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(pybossa_quorum__isnull=True) | Q(pybossa_quorum__gt=0),
+                name="source_pybossa_quorum_positive",
             ),
         ]
 

@@ -29,7 +29,10 @@ if TYPE_CHECKING:
     from webhooks.models import Source
 
 TASK_COMPLETED = "task_completed"
+# pybossa/jobs.py `webhook()` re-sends with `params['rerun'] = True`, which requests writes `rerun=True`.
 RERUN_VALUES = {"true", "1", "yes"}
+# A re-run's key is the task's key, this, and something unique: `1:7:1007:rerun:<hex>`.
+RERUN_SEPARATOR = ":rerun:"
 
 
 class PybossaBodySerializer(PayloadSerializer):
@@ -61,7 +64,7 @@ def parse(payload: Any, *, source: Source, header_id: str | None, query: Mapping
     key = task_key(body["project_id"], body["task_id"], body["result_id"])
     if str(query.get("rerun", "")).lower() in RERUN_VALUES:
         # Each re-run is a settlement of its own: a new key, so never a duplicate.
-        key = f"{key}:rerun:{uuid.uuid4().hex[:16]}"
+        key = f"{key}{RERUN_SEPARATOR}{uuid.uuid4().hex[:16]}"
     if body["event"] != TASK_COMPLETED:
         return ParsedEvent(key=key, type=body["event"], action=None)
     return ParsedEvent(
