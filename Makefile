@@ -17,14 +17,19 @@ TEST_ENV := DEBUG=false \
 
 .PHONY: venv run test lint format bench services browser clean
 
-$(BIN)/.installed: requirements.txt requirements-dev.txt
+# `make run` installs what Tally runs on; tests, lint and benchmarks add their tools.
+$(BIN)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(BIN)/.installed: $(BIN)/.runtime requirements-dev.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
 venv: $(BIN)/.installed
 
-run: venv
+run: $(BIN)/.runtime
 	PORT=$(PORT) scripts/run
 
 services:

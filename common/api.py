@@ -14,7 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ParseError, ValidationError
-from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.negotiation import BaseContentNegotiation, DefaultContentNegotiation
 from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import BaseParser, JSONParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -65,7 +65,7 @@ class JsonAnswer(JsonResponse):
 
 
 class JsonWhateverAccepted(BaseContentNegotiation):
-    """Answer with the view's first renderer (JSON) whatever `Accept` asks for.
+    """Answer with the view's first renderer (JSON) whatever `Accept` (or a `format` parameter) asks for.
 
     Machine senders ask for what they happen to ask for: PYBOSSA posts its
     webhooks with `Accept: text/plain` and reads only the status code, so a
@@ -73,8 +73,7 @@ class JsonWhateverAccepted(BaseContentNegotiation):
     """
 
     def select_parser(self, request: Request, parsers: Iterable[BaseParser]) -> BaseParser | None:
-        content_type = (request.content_type or "").split(";")[0].strip().lower()
-        return next((parser for parser in parsers if parser.media_type == content_type), None)
+        return DefaultContentNegotiation().select_parser(request, parsers)
 
     def select_renderer(
         self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None

@@ -387,6 +387,8 @@ _prometheus_values.ValueClass = _prometheus_values.MultiProcessValue(  # type: i
 )
 
 LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO")
+# Celery's lines about each task run (sent by beat, received, succeeded); INFO shows them.
+CELERY_TASK_LOG_LEVEL: str = env.str("CELERY_TASK_LOG_LEVEL", default="WARNING")
 # JSON lines on stderr for every process (web, workers, beat, the bot);
 # Python warnings become log lines too.
 LOGGING_CONFIG = "common.logging.configure"
@@ -412,5 +414,12 @@ LOGGING = {
         # urllib3's retry warnings print whole URLs.
         "urllib3": {"level": "ERROR"},
         "celery": {"level": LOG_LEVEL},
+        # Beat and the worker log two or three lines per task run, and the
+        # sweeper runs every few seconds: that would bury everything else
+        # (under `make run`, the printed credentials within a minute). A task
+        # that fails still logs an ERROR; Tally logs its own work.
+        "celery.beat": {"level": CELERY_TASK_LOG_LEVEL},
+        "celery.worker.strategy": {"level": CELERY_TASK_LOG_LEVEL},
+        "celery.app.trace": {"level": CELERY_TASK_LOG_LEVEL},
     },
 }

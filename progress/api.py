@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import secrets
-from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
@@ -12,14 +11,12 @@ from django.http import HttpResponse
 from django.template.loader import render_to_string
 from django.views.decorators.clickjacking import xframe_options_exempt
 from rest_framework import exceptions, parsers, serializers
-from rest_framework.negotiation import BaseContentNegotiation, DefaultContentNegotiation
-from rest_framework.parsers import BaseParser
 from rest_framework.permissions import AllowAny
-from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.api import JsonRenderer, JsonWhateverAccepted
 from progress.authentication import CanWrite, WriteTokenAuthentication
 from progress.chart import chart_png_cached
 from progress.models import ID_LENGTH, TEXT_LENGTH
@@ -133,27 +130,15 @@ class ShowParams(JobParams):
     format = serializers.ChoiceField(choices=["html", "json"], required=False, default="html")
 
 
-class JsonOnly(BaseContentNegotiation):
-    """Always JSON: `format` is the progress service's own parameter, not DRF's renderer switch."""
-
-    def select_parser(self, request: Request, parsers: Iterable[BaseParser]) -> BaseParser | None:
-        return DefaultContentNegotiation().select_parser(request, parsers)
-
-    def select_renderer(
-        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
-    ) -> tuple[BaseRenderer, str]:
-        renderer = next(iter(renderers))
-        return renderer, renderer.media_type
-
-
 class ProgressView(APIView):
     """GET or POST; parameters in the query string or a form body (a form value wins)."""
 
     authentication_classes: list[Any] = []
     permission_classes = [AllowAny]
     parser_classes = [parsers.FormParser, parsers.MultiPartParser]
-    renderer_classes = [JSONRenderer]
-    content_negotiation_class = JsonOnly
+    # `format` is the progress service's own parameter, not DRF's renderer switch.
+    renderer_classes = [JsonRenderer]
+    content_negotiation_class = JsonWhateverAccepted
     params_class: type[JobParams] = JobParams
 
     def params(self, request: Request) -> dict[str, Any]:

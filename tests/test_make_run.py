@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -46,13 +47,10 @@ def test_make_run_serves_the_demo_source_and_the_readme_curl_example(tmp_path):
         )
         assert created.returncode == 0, created.stderr
         assert re.search(r"^secret: whsec_\S+$", created.stdout, re.M)
-        event = tmp_path / "event.json"
-        event.write_text(
-            '{"id": "evt_readme", "type": "test.completed", "occurred_at": "2026-11-22T10:00:00Z", "data": '
-            '{"user": {"id": "u-7"}, "test": {"id": "t-1"}, "score": 1, "max_score": 2}}'
-        )
+        # As the README prints it: the shipped example, no --base-url, no PORT in this shell
+        # (make run remembered its port in the data folder's .env).
         sent = subprocess.run(
-            [*manage, "send_webhook", "my-lms", str(event), "--base-url", f"http://127.0.0.1:{port}"],
+            [*manage, "send_webhook", "my-lms", "examples/event.json"],
             cwd=ROOT,
             env=shell,
             capture_output=True,
@@ -61,6 +59,21 @@ def test_make_run_serves_the_demo_source_and_the_readme_curl_example(tmp_path):
         )
         assert sent.returncode == 0, sent.stderr
         assert "accepted" in sent.stdout
+        # The README's progress commands, in a shell that has PORT.
+        block = _readme_block("$TALLY/progress/create")
+        shown = subprocess.run(
+            block,
+            shell=True,
+            executable="/bin/bash",
+            env={**shell, "PORT": str(port)},
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        assert f"http://127.0.0.1:{port}/progress/show?jobid=demo" in shown.stdout
+        lines = [json.loads(line) for line in shown.stdout.splitlines() if line.startswith("{")]
+        assert len(lines) == 2, f"each JSON answer ends its line: {shown.stdout!r}"
         source_token = re.search(r"^token: (\S+)$", output, re.M).group(1)
         time.sleep(1)  # let the access log line of the POST be written
         leaks = [
@@ -69,7 +82,35 @@ def test_make_run_serves_the_demo_source_and_the_readme_curl_example(tmp_path):
             if source_token in line and not line.startswith(("token: ", "  curl "))
         ]
         assert leaks == [], "the source token reached the logs"
+        # Beat's sweeper runs every few seconds: its lines must not bury the printed credentials.
+        served_at = run.output().index("Tally is serving on")
+        time.sleep(12)
+        noise = [
+            line
+            for line in run.output()[served_at:].splitlines()
+            if "Sending due task" in line or "succeeded in" in line or "] received" in line
+        ]
+        assert noise == [], noise[:3]
     finally:
         stopped = run.stop(sig=signal.SIGINT, timeout=30)
     assert stopped, "make run did not stop on Ctrl-C"
     assert run.group_ended(timeout=30), "Ctrl-C left processes behind"
+
+    # A second `make run` keeps the credentials: the commands printed the first time still work.
+    again = start_process("make run", ["make", "run", f"PORT={port}"], env=env, log=tmp_path / "run2.log")
+    try:
+        again.wait_for(partial(answers_ok, demo), timeout=120, interval=0.5, what="make run to serve again")
+        assert re.findall(r"^  (curl .+)$", again.output(), re.M)[1] == read
+        summary = subprocess.run(read, shell=True, capture_output=True, text=True, timeout=30, check=True)
+        assert '"units_completed":1' in summary.stdout.replace(" ", ""), summary.stdout
+    finally:
+        assert again.stop(sig=signal.SIGINT, timeout=30)
+
+
+def _readme_block(marker: str) -> str:
+    """The README's shell block that holds `marker`."""
+    text = (ROOT / "README.md").read_text()
+    for block in re.findall(r"```sh\n(.*?)```", text, re.S):
+        if marker in block:
+            return block
+    raise AssertionError(f"no README block with {marker}")

@@ -62,7 +62,15 @@ class TextFieldSchema(_PayloadFieldSchema):  # type: ignore[no-untyped-call]
 
 class ScoreFieldSchema(_PayloadFieldSchema):  # type: ignore[no-untyped-call]
     target_class = "webhooks.adapters.fields.ScoreField"
-    schema = {"type": "number", "minimum": 0, "maximum": 9999999999.99, "description": "Rounded half-up to cents."}
+
+    def map_serializer_field(self, auto_schema: Any, direction: str) -> dict[str, Any]:
+        # max_score must round to at least 0.01; score may be 0.
+        return {
+            "type": "number",
+            "minimum": 0.01 if self.target.positive else 0,
+            "maximum": 9999999999.99,
+            "description": "Rounded half-up to hundredths.",
+        }
 
 
 class WholeNumberFieldSchema(_PayloadFieldSchema):  # type: ignore[no-untyped-call]

@@ -22,6 +22,7 @@ from results.services import (
     user_erase,
 )
 from webhooks.adapters import Action, ParsedEvent, PayloadInvalid, Reset, Settle, parse_event, settlement_queue
+from webhooks.adapters.base import json_int
 from webhooks.intake_sql import SourceChanged, completion_receive, fast_path_available
 from webhooks.models import Event, Source
 from webhooks.selectors import source_is_current
@@ -51,7 +52,9 @@ def _reject_constant(name: str) -> None:
 def body_parse(body: bytes) -> Any:
     """Decode JSON with exact decimals; NaN and Infinity are refused."""
     try:
-        return json.loads(body, parse_float=Decimal, parse_constant=_reject_constant)
+        # Integers through json_int: a number too long for Python's int()
+        # is named as too large by the field that holds it, not refused here.
+        return json.loads(body, parse_float=Decimal, parse_int=json_int, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidJson(str(exc)) from None
     except RecursionError:
