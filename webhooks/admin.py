@@ -22,6 +22,17 @@ class SourceAdmin(admin.ModelAdmin[Source]):
     list_filter = ["kind", "auth_mode", "active", "paused"]
     search_fields = ["slug", "name"]
     readonly_fields = ["created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["slug", "name", "kind", "active", "paused", "pass_ratio"]}),
+        ("Authentication", {"fields": ["auth_mode", "secret", "previous_secret", "token", "previous_token",
+                                       "previous_expires_at", "allowed_ips", "denied_ips", "rate_limit_per_minute"]}),
+        ("PYBOSSA", {
+            "fields": ["pybossa_url", "pybossa_api_key", "pybossa_analysis", "pybossa_quorum"],
+            "description": "How a completed task's runs are analysed: majority, quorum (with a quorum), or the "
+            "dotted path of a Python callable, checked when saved. See docs/pybossa.md.",
+        }),
+        ("Times", {"fields": ["created_at", "updated_at"]}),
+    ]  # fmt: skip
     actions = ["pause", "resume"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 

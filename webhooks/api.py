@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import django_filters
@@ -11,6 +12,7 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -22,16 +24,54 @@ from common.ids import ID_PATTERN
 from webhooks.models import Event, Source
 from webhooks.selectors import event_list, source_list
 from webhooks.services import source_pause, source_resume
-from webhooks.sources import SourceConfigError, source_create, source_rotate_credential, source_update
+from webhooks.sources import (
+    SourceConfigError,
+    source_check_credentials,
+    source_create,
+    source_rotate_credential,
+    source_update,
+)
 
 HTTP_URL = URLValidator(schemes=["http", "https"])
 
 
-class SourceSerializer(serializers.ModelSerializer[Source]):
+def _source_error(exc: SourceConfigError) -> ValidationError:
+    """A service's refusal as the API's 400, under the field at fault when the service names one."""
+    return ValidationError({exc.field: [str(exc)]}) if exc.field else config_error(exc)
+
+
+class RefuseUnknownFields:
+    """A body field the serializer does not know is a 400 naming it, never silently dropped (a typo, a wrong name)."""
+
+    initial_data: Any
+    fields: Any
+
+    def _refuse_unknown(self, *, also_known: frozenset[str] = frozenset()) -> None:
+        if not isinstance(self.initial_data, dict):
+            return
+        known = {name for name, field in self.fields.items() if not field.read_only} | also_known
+        unknown = sorted(set(self.initial_data) - known)
+        if unknown:
+            raise ValidationError({name: ["Unknown field: this API has no such setting."] for name in unknown})
+
+
+class SourceSerializer(RefuseUnknownFields, serializers.ModelSerializer[Source]):
     allowed_ips = serializers.ListField(child=serializers.CharField(max_length=64), required=False, max_length=1000)
     denied_ips = serializers.ListField(child=serializers.CharField(max_length=64), required=False, max_length=1000)
     url = serializers.SerializerMethodField(help_text="Where the platform posts its webhooks.")
     pybossa_url = serializers.URLField(required=False, allow_blank=True, max_length=200, validators=[HTTP_URL])
+    pybossa_analysis = serializers.CharField(
+        required=False,
+        max_length=255,
+        help_text="majority, quorum (with pybossa_quorum), or the dotted path of a Python callable.",
+    )
+    pybossa_quorum = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=1_000_000,
+        help_text="With quorum: runs that must agree.",
+    )
 
     class Meta:
         model = Source
@@ -48,6 +88,8 @@ class SourceSerializer(serializers.ModelSerializer[Source]):
             "rate_limit_per_minute",
             "pass_ratio",
             "pybossa_url",
+            "pybossa_analysis",
+            "pybossa_quorum",
             "previous_expires_at",
             "created_at",
             "updated_at",
@@ -56,6 +98,11 @@ class SourceSerializer(serializers.ModelSerializer[Source]):
 
     def get_url(self, obj: Source) -> str:
         return f"/api/v1/webhooks/{obj.slug}/"
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # A PATCH may send back what it read: read-only fields are known, only names we never had are refused.
+        self._refuse_unknown(also_known=frozenset(self.fields))
+        return attrs
 
 
 class ClientSourceSerializer(serializers.ModelSerializer[Source]):
@@ -66,8 +113,9 @@ class ClientSourceSerializer(serializers.ModelSerializer[Source]):
         fields = ["slug", "name", "kind", "active", "paused"]
 
 
-class SourceCreateSerializer(serializers.Serializer[Any]):
+class SourceCreateSerializer(RefuseUnknownFields, serializers.Serializer[Any]):
     slug = serializers.SlugField(max_length=64)
+    name = serializers.CharField(required=False, max_length=200, allow_blank=True, help_text="Default: the slug.")
     kind = serializers.ChoiceField(choices=Source.Kind.choices, default=Source.Kind.NATIVE)
     auth_mode = serializers.ChoiceField(
         choices=Source.AuthMode.choices, required=False, help_text="Default: standard (token for pybossa)."
@@ -85,6 +133,23 @@ class SourceCreateSerializer(serializers.Serializer[Any]):
     pybossa_api_key = serializers.CharField(
         required=False, default="", allow_blank=True, write_only=True, max_length=200
     )
+    pass_ratio = serializers.DecimalField(
+        max_digits=4, decimal_places=3, min_value=Decimal(0), max_value=Decimal(1), required=False,
+        help_text="score/max_score at or above which a result passes when `passed` is absent. Default: 0.5.",
+    )  # fmt: skip
+    pybossa_analysis = serializers.CharField(
+        required=False,
+        default=Source.Analysis.MAJORITY,
+        max_length=255,
+        help_text="majority (default), quorum (with pybossa_quorum), or the dotted path of a Python callable.",
+    )
+    pybossa_quorum = serializers.IntegerField(
+        required=False, min_value=1, max_value=1_000_000, help_text="With quorum: runs that must agree."
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        self._refuse_unknown()
+        return attrs
 
 
 class CreatedSourceSerializer(SourceSerializer):
@@ -147,10 +212,14 @@ class SourceViewSet(
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         checked = SourceCreateSerializer(data=request.data)
         checked.is_valid(raise_exception=True)
+        data = checked.validated_data
         try:
-            source = source_create(**checked.validated_data)
+            source_check_credentials(
+                kind=data["kind"], auth_mode=data.get("auth_mode"), secret=data.get("secret"), token=data.get("token")
+            )
+            source = source_create(**data)
         except SourceConfigError as exc:
-            raise config_error(exc) from None
+            raise _source_error(exc) from None
         return Response(CreatedSourceSerializer(source).data, status=201)
 
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -169,9 +238,12 @@ class SourceViewSet(
                 clear_rate_limit="rate_limit_per_minute" in data and data["rate_limit_per_minute"] is None,
                 pass_ratio=data.get("pass_ratio"),
                 pybossa_url=data.get("pybossa_url"),
+                pybossa_analysis=data.get("pybossa_analysis"),
+                pybossa_quorum=data.get("pybossa_quorum"),
+                clear_pybossa_quorum="pybossa_quorum" in data and data["pybossa_quorum"] is None,
             )
         except SourceConfigError as exc:
-            raise config_error(exc) from None
+            raise _source_error(exc) from None
         source.refresh_from_db()
         return Response(SourceSerializer(source).data)
 
@@ -208,7 +280,7 @@ class SourceViewSet(
                 grace=timedelta(seconds=checked.validated_data["grace_seconds"]),
             )
         except SourceConfigError as exc:
-            raise config_error(exc) from None
+            raise _source_error(exc) from None
         return Response({kind: new})
 
 

@@ -8,11 +8,16 @@ from django import forms
 
 from common.standard_webhooks import is_valid_secret
 from webhooks.models import Source
-from webhooks.sources import SourceConfigError, check_pybossa_url, source_validate_networks
+from webhooks.sources import SourceConfigError, check_pybossa_url, source_validate_analysis, source_validate_networks
 
 
 class SourceAdminForm(forms.ModelForm):  # type: ignore[type-arg]
     pybossa_url = forms.URLField(required=False, assume_scheme="https")
+    pybossa_analysis = forms.CharField(
+        required=False,
+        max_length=255,
+        help_text="majority (default when empty), quorum (with a quorum), or the dotted path of a Python callable.",
+    )
 
     class Meta:
         model = Source
@@ -51,6 +56,9 @@ class SourceAdminForm(forms.ModelForm):  # type: ignore[type-arg]
             raise forms.ValidationError("The token must be at least 16 characters.")
         return value
 
+    def clean_pybossa_analysis(self) -> str:
+        return str(self.cleaned_data.get("pybossa_analysis") or "").strip() or Source.Analysis.MAJORITY
+
     def clean_pybossa_url(self) -> str:
         value = str(self.cleaned_data.get("pybossa_url") or "")
         try:
@@ -68,4 +76,15 @@ class SourceAdminForm(forms.ModelForm):  # type: ignore[type-arg]
             self.add_error("secret", "Standard auth needs a whsec_ secret.")
         if mode == Source.AuthMode.TOKEN and not data.get("token"):
             self.add_error("token", "Token auth needs a token.")
+        analysis = data.get("pybossa_analysis") or Source.Analysis.MAJORITY
+        quorum = data.get("pybossa_quorum")
+        if data.get("kind") == Source.Kind.PYBOSSA:
+            if "pybossa_url" in data and not data.get("pybossa_url"):
+                self.add_error("pybossa_url", "A PYBOSSA source needs the URL of its PYBOSSA server.")
+            try:
+                source_validate_analysis(analysis=analysis, quorum=quorum)
+            except SourceConfigError as exc:
+                self.add_error(exc.field if exc.field in self.fields else None, str(exc))
+        elif analysis != Source.Analysis.MAJORITY or quorum is not None:
+            self.add_error("pybossa_analysis", "Only PYBOSSA sources have an analysis.")
         return data

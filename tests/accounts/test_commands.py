@@ -91,7 +91,34 @@ def test_create_source_with_every_option():
     ("args", "message"),
     [
         (["bad slug!"], "slug"),
-        (["x", "--auth", "none"], "allow-list"),
+        (["x", "--auth", "none"], "--allowed-ips: Auth 'none' needs an IP allow-list"),
+        (["x" * 300], "slug: The slug may be at most 64 characters"),
+        (["x", "--kind", "pybossa"], "--pybossa-url: A PYBOSSA source needs the URL"),
+        (["x", "--token", "a-token-of-sixteen-chars"], "--token: A token applies only to token auth"),
+        (["x", "--auth", "token", "--secret", "whsec_c2VjcmV0"], "--secret: A signing secret applies only to standard"),
+        (["x", "--auth", "none", "--allowed-ips", "10.0.0.1", "--token", "a-token-of-sixteen-chars"], "--token"),
+        (["x", "--pass-ratio", "2"], "--pass-ratio: The pass ratio must be between 0 and 1"),
+        (
+            ["x", "--kind", "pybossa", "--pybossa-url", "http://p.example", "--pybossa-analysis", "quorum"],
+            "--pybossa-quorum",
+        ),
+        (
+            ["x", "--kind", "pybossa", "--pybossa-url", "http://p.example", "--pybossa-quorum", "2"],
+            "only to the quorum",
+        ),
+        (
+            ["x", "--kind", "pybossa", "--pybossa-url", "http://p.example", "--pybossa-analysis", "no.such.module"],
+            "does not import",
+        ),
+        (
+            ["x", "--kind", "pybossa", "--pybossa-url", "http://p.example", "--pybossa-analysis", "decimal.MAX_PREC"],
+            "not callable",
+        ),
+        (
+            ["x", "--kind", "pybossa", "--pybossa-url", "http://p.example", "--pybossa-analysis", "median"],
+            "dotted path",
+        ),
+        (["x", "--pybossa-analysis", "quorum", "--pybossa-quorum", "2"], "Only PYBOSSA sources"),
         (["x", "--allowed-ips", "not-an-ip"], "not an IP"),
         (["x", "--secret", "plain"], "whsec_"),
         (["x", "--rate-limit-per-minute", "0"], "at least 1"),
@@ -110,3 +137,41 @@ def test_create_source_refuses_an_existing_slug():
 
     with pytest.raises(CommandError, match="already exists"):
         run("create_source", "lms")
+
+
+def test_create_source_exits_non_zero_with_one_clear_line_for_a_300_character_slug():
+    import os
+    import subprocess
+    import sys
+
+    from tests.servers import ROOT, database_url
+
+    environment = {**os.environ, "DATABASE_URL": database_url()}
+    done = subprocess.run(
+        [sys.executable, "manage.py", "create_source", "x" * 300],
+        capture_output=True, text=True, timeout=60, cwd=ROOT, env=environment,
+    )  # fmt: skip
+
+    assert done.returncode != 0
+    assert "The slug may be at most 64 characters (it has 300)." in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_create_source_sets_a_pybossa_sources_analysis_and_quorum():
+    output = run(
+        "create_source", "crowd", "--kind", "pybossa", "--pybossa-url", "http://127.0.0.1:5000",
+        "--pybossa-analysis", "quorum", "--pybossa-quorum", "3", "--name", "Birds", "--pass-ratio", "0.8",
+    )  # fmt: skip
+
+    assert "analysis: quorum 3" in output.splitlines()
+    source = Source.objects.get(slug="crowd")
+    assert (source.pybossa_analysis, source.pybossa_quorum, source.name, str(source.pass_ratio)) == (
+        "quorum", 3, "Birds", "0.800",
+    )  # fmt: skip
+
+
+def test_create_source_takes_the_dotted_path_of_a_callable_as_analysis():
+    run("create_source", "crowd", "--kind", "pybossa", "--pybossa-url", "http://p.example",
+        "--pybossa-analysis", "statistics.median")  # fmt: skip
+
+    assert Source.objects.get(slug="crowd").pybossa_analysis == "statistics.median"

@@ -36,7 +36,9 @@ def test_creating_a_source_shows_its_generated_secret_once(staff):
 
 
 def test_a_token_source_shows_its_token_once(staff):
-    created = post(staff, "/api/v1/sources/", {"slug": "pb", "kind": "pybossa"})
+    created = post(
+        staff, "/api/v1/sources/", {"slug": "pb", "kind": "pybossa", "pybossa_url": "https://pybossa.example.org"}
+    )
 
     assert created.status_code == 201
     assert created.json()["auth_mode"] == "token"
@@ -50,8 +52,38 @@ def test_a_token_source_shows_its_token_once(staff):
         ({"slug": "x", "kind": "ftp"}, "kind"),
         ({"slug": "x", "rate_limit_per_minute": 0}, "rate_limit_per_minute"),
         ({"slug": "x", "token": "short"}, "token"),
-        ({"slug": "x", "auth_mode": "none"}, "non_field_errors"),
-        ({"slug": "x", "allowed_ips": ["not-an-ip"]}, "non_field_errors"),
+        ({"slug": "x", "auth_mode": "none"}, "allowed_ips"),
+        ({"slug": "x", "allowed_ips": ["not-an-ip"]}, "allowed_ips"),
+        ({"slug": "x", "kind": "pybossa"}, "pybossa_url"),
+        ({"slug": "x", "token": "a-token-of-sixteen-chars"}, "token"),
+        ({"slug": "x", "auth_mode": "token", "secret": "whsec_c2VjcmV0"}, "secret"),
+        ({"slug": "x", "pass_ratio": "1.5"}, "pass_ratio"),
+        (
+            {"slug": "x", "kind": "pybossa", "pybossa_url": "https://p.example", "pybossa_analysis": "quorum"},
+            "pybossa_quorum",
+        ),
+        (
+            {"slug": "x", "kind": "pybossa", "pybossa_url": "https://p.example", "pybossa_analysis": "nowhere.at_all"},
+            "pybossa_analysis",
+        ),
+        (
+            {
+                "slug": "x",
+                "kind": "pybossa",
+                "pybossa_url": "https://p.example",
+                "pybossa_analysis": "json.JSONDecoder.parse_float_x",
+            },
+            "pybossa_analysis",
+        ),
+        (
+            {
+                "slug": "x",
+                "kind": "pybossa",
+                "pybossa_url": "https://p.example",
+                "pybossa_analysis": "decimal.MAX_PREC",
+            },
+            "pybossa_analysis",
+        ),
     ],
 )
 def test_a_bad_source_is_a_400_naming_the_problem(staff, body, field):
@@ -109,7 +141,9 @@ def test_a_webhook_signed_with_the_old_secret_verifies_until_the_grace_ends(staf
 
 
 def test_rotating_a_token_sources_token_keeps_the_old_one_for_the_grace_period(staff, client):
-    old = post(staff, "/api/v1/sources/", {"slug": "pb", "kind": "pybossa"}).json()["token"]
+    old = post(
+        staff, "/api/v1/sources/", {"slug": "pb", "kind": "pybossa", "pybossa_url": "https://pybossa.example.org"}
+    ).json()["token"]
 
     new = post(staff, "/api/v1/sources/pb/rotate-secret/", {"grace_seconds": 60}).json()["token"]
     body = {"project_id": 1, "task_id": 2, "result_id": 3, "event": "task_completed"}
@@ -118,9 +152,9 @@ def test_rotating_a_token_sources_token_keeps_the_old_one_for_the_grace_period(s
         return client.post(f"/api/v1/webhooks/pb/?token={token}", {**body, "result_id": result_id}, "application/json")
 
     assert new != old
-    assert (send(old, 1).status_code, send(new, 2).status_code) == (202, 202)
+    assert (send(old, 1).status_code, send(new, 2).status_code) == (200, 200)
     Source.objects.filter(slug="pb").update(previous_expires_at=timezone.now())
-    assert (send(old, 3).status_code, send(new, 4).status_code) == (401, 202)
+    assert (send(old, 3).status_code, send(new, 4).status_code) == (401, 200)
 
 
 def test_a_stale_patch_does_not_undo_a_rotation_or_a_pause(staff):
@@ -257,3 +291,52 @@ def test_bulk_replay_takes_only_failed_and_dead_deliveries_in_batches(tenants, s
     assert (everything.status_code, everything.json()) == (202, {"queued": 1})
     assert (delivered.status_code, list(delivered.json()["detail"])) == (400, ["status"])
     assert Delivery.objects.get(pk=rows[1].pk).status == "delivered"
+
+
+def test_creating_a_source_takes_its_name_and_pass_ratio(staff):
+    created = post(staff, "/api/v1/sources/", {"slug": "lms", "name": "Acme LMS", "pass_ratio": "0.7"})
+
+    assert created.status_code == 201, created.content
+    assert (created.json()["name"], created.json()["pass_ratio"]) == ("Acme LMS", "0.700")
+    source = Source.objects.get(slug="lms")
+    assert (source.name, str(source.pass_ratio)) == ("Acme LMS", "0.700")
+
+
+def test_unknown_fields_in_a_new_source_are_a_400_naming_each(staff):
+    response = post(staff, "/api/v1/sources/", {"slug": "lms", "alowed_ips": ["10.0.0.0/8"], "colour": "red"})
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "validation_error"
+    assert sorted(response.json()["detail"]) == ["alowed_ips", "colour"]
+    assert not Source.objects.exists()
+
+
+def test_unknown_fields_in_a_patch_are_a_400_but_fields_read_back_are_not(staff, source):
+    read = staff.get(f"/api/v1/sources/{source.slug}/").json()
+
+    typo = patch(staff, f"/api/v1/sources/{source.slug}/", {"nmae": "Acme"})
+    echoed = patch(staff, f"/api/v1/sources/{source.slug}/", {**read, "name": "Acme"})
+
+    assert (typo.status_code, list(typo.json()["detail"])) == (400, ["nmae"])
+    assert (echoed.status_code, echoed.json()["name"]) == (200, "Acme")
+
+
+def test_an_api_error_names_the_field_never_a_command_flag(staff):
+    response = post(staff, "/api/v1/sources/", {"slug": "x", "auth_mode": "none"})
+
+    assert response.status_code == 400
+    assert "--" not in response.content.decode()
+    assert response.json()["detail"]["allowed_ips"] == ["Auth 'none' needs an IP allow-list."]
+
+
+def test_a_pybossa_sources_analysis_is_created_read_and_changed_through_the_api(staff):
+    body = {"slug": "pb", "kind": "pybossa", "pybossa_url": "https://p.example", "pybossa_analysis": "quorum"}
+    created = post(staff, "/api/v1/sources/", {**body, "pybossa_quorum": 3})
+    changed = patch(staff, "/api/v1/sources/pb/", {"pybossa_analysis": "statistics.median"})
+    refused = patch(staff, "/api/v1/sources/pb/", {"pybossa_analysis": "statistics.nope"})
+
+    assert created.status_code == 201, created.content
+    assert (created.json()["pybossa_analysis"], created.json()["pybossa_quorum"]) == ("quorum", 3)
+    assert (changed.json()["pybossa_analysis"], changed.json()["pybossa_quorum"]) == ("statistics.median", None)
+    assert refused.status_code == 400
+    assert "does not import" in refused.json()["detail"]["pybossa_analysis"][0]
