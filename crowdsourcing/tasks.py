@@ -35,8 +35,8 @@ def settle_task(self: Any, event_id: int, failures: int = 0) -> str:
         logger.info(
             "pybossa rate limit: settlement put back", extra={"event_pk": event_id, "seconds": exc.wait_seconds}
         )
-        countdown = math.ceil(exc.wait_seconds) + random.randint(0, 5)
-        raise self.retry(kwargs={"event_id": event_id, "failures": failures}, countdown=countdown) from None
+        wait = math.ceil(exc.wait_seconds) + random.randint(0, 5)
+        raise self.retry(kwargs={"event_id": event_id, "failures": failures}, countdown=wait) from None
     except (PybossaTransientError, SoftTimeLimitExceeded, OperationalError) as exc:
         if failures >= len(settings.PYBOSSA_RETRY_SCHEDULE):
             code = exc.code if isinstance(exc, NoTaskRunsError) else "pybossa_unreachable"

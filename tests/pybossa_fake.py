@@ -363,7 +363,7 @@ class FakePybossa(LoopbackServer):
         if user is None or all_arg == "1":
             return True
         project_id = row["id"] if target == "project" else row.get("project_id")
-        project = self.tables["project"].get(project_id)
+        project = self.tables["project"].get(int(project_id or 0))
         return project is not None and project["owner_id"] == user.id
 
     def _answer(self, method: str, path: str, query: dict[str, str], key: str | None, raw: bytes) -> tuple[int, Any]:
@@ -461,6 +461,7 @@ class FakePybossa(LoopbackServer):
         parts = split.path.strip("/").split("/")
         routed = len(parts) in (2, 3) and parts[0] == "api" and parts[1] in TABLES
         headers: dict[str, str] = {}
+        payload: Any
         if not routed:
             status, payload = 404, _error(404, "", request.command, NOT_FOUND)
         else:
