@@ -51,14 +51,15 @@ format: venv
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# About 3.5 minutes: the intake with its ceilings (plain DRF view, pgbench; needs pgbench, from
+# About 4 minutes: the intake with its ceilings (plain DRF view, pgbench; needs pgbench, from
 # postgresql-client), the deliveries with their Celery baselines (shortened runs), rebuild_summaries
-# over 50,000 users x 20 results, the progress chart.
+# over 50,000 users x 20 results, one user with 10,000 results, the progress chart.
 bench: venv services
 	@command -v pgbench >/dev/null || { echo "make bench needs pgbench (apt-get install postgresql-client)"; exit 1; }
 	env $(TEST_ENV) $(BIN)/python bench/intake.py
 	env $(TEST_ENV) $(BIN)/python bench/pushes.py --messages 1000 --duration 6 --burst-duration 3
 	env $(TEST_ENV) $(BIN)/python bench/rebuild.py
+	env $(TEST_ENV) $(BIN)/python bench/busy_user.py
 	env $(TEST_ENV) $(BIN)/python bench/progress_chart.py
 
 clean:

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
@@ -70,6 +71,8 @@ def snapshot_build(summary: Summary, results: Iterable[Result]) -> dict[str, Any
             }
             for r in results
         ],
+        "results_count": summary.units_completed,
+        "results_complete": summary.units_completed <= settings.DELIVERY_MAX_RESULTS,
     }
 
 
@@ -129,7 +132,7 @@ def deliveries_enqueue(
     Runs in the caller's transaction: the outbox row commits with the data.
     The summaries must be as stored (the caller holds their locks): on
     PostgreSQL the rows and their snapshots are built from the stored rows in
-    one statement (tally_summaries_enqueue, deliveries/sql/enqueue_v1.sql);
+    one statement (tally_summaries_enqueue, deliveries/sql/enqueue_v2.sql);
     elsewhere here, by snapshot_build.
     """
     if not summaries:
@@ -137,13 +140,14 @@ def deliveries_enqueue(
     if enqueue_in_sql_available():
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT tally_summaries_enqueue(%s, %s, %s, %s, %s)",
+                "SELECT tally_summaries_enqueue(%s, %s, %s, %s, %s, %s)",
                 [
                     [s.pk for s in summaries],
                     None if destination_ids is None else list(destination_ids),
                     rerun,
                     current_request_id(),
                     timezone.now(),
+                    settings.DELIVERY_MAX_RESULTS,
                 ],
             )
             written: int = cursor.fetchone()[0]
@@ -157,7 +161,7 @@ def deliveries_enqueue(
     summaries = [s for s in summaries if targets.get(s.source_id)]
     if not summaries:
         return 0
-    results = counted_results(summaries)
+    results = counted_results(summaries, limit=settings.DELIVERY_MAX_RESULTS)
     now = timezone.now()
     json_placeholder = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
     row_sql = f"(%s, %s, %s, %s, %s, {json_placeholder}, %s, %s, 'pending', 0, %s, '', '', %s, %s, %s)"

@@ -62,18 +62,14 @@ def summaries_lock(*, pks: Iterable[int] = (), users: Iterable[tuple[int, str]] 
     return list(Summary.objects.select_for_update().filter(lookup).order_by("pk"))
 
 
-def counted_results(summaries: Sequence[Summary]) -> dict[tuple[int, str], list[Result]]:
-    """The results that count for each summary's user, by unit: what a push of that summary lists."""
+def counted_results(summaries: Sequence[Summary], *, limit: int) -> dict[tuple[int, str], list[Result]]:
+    """Each summary's user's latest `limit` counted results, newest first: what a push of that summary lists."""
     found: dict[tuple[int, str], list[Result]] = defaultdict(list)
-    live = [s for s in summaries if s.deleted_at is None]
-    if not live:
-        return found
-    rows = Result.objects.filter(
-        source_id__in={s.source_id for s in live}, user_id__in={s.user_id for s in live}, is_counted=True
-    ).order_by("unit_id")
-    wanted = {(s.source_id, s.user_id) for s in live}
-    for result in rows:
-        key = (result.source_id, result.user_id)
-        if key in wanted:  # the IN lists cross: another user's row of another source
-            found[key].append(result)
+    for summary in summaries:
+        if summary.deleted_at is None:
+            found[(summary.source_id, summary.user_id)] = list(
+                Result.objects.filter(source_id=summary.source_id, user_id=summary.user_id, is_counted=True).order_by(
+                    "-completed_at", "unit_id"
+                )[:limit]
+            )
     return found

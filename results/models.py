@@ -7,8 +7,12 @@ from decimal import Decimal
 from django.db import models
 from django.db.models import F, Q
 
+# A score or max score is at most 9,999,999,999.99 (12 digits, 2 after the
+# point; the intake refuses more). Totals have 30 digits: overflowing them
+# would take more than 10^17 maximal results for one user, which no
+# sequence of accepted events can reach.
 SCORE_DIGITS = 12
-TOTAL_DIGITS = 16
+TOTAL_DIGITS = 30
 
 
 class Result(models.Model):
@@ -47,6 +51,15 @@ class Result(models.Model):
                 condition=Q(is_counted=False) | (Q(max_score__gt=0) & Q(score__lte=F("max_score"))),
                 name="result_score_within_max",
             ),
+        ]
+        # A push lists a user's latest counted results: read newest first
+        # from here, it costs the same for a user's 1st result as for the 10,000th.
+        indexes = [
+            models.Index(
+                fields=["source", "user_id", "-completed_at", "unit_id"],
+                condition=Q(is_counted=True),
+                name="result_counted_latest",
+            )
         ]
 
     def __str__(self) -> str:

@@ -2,7 +2,7 @@
 
 An accepted completion of a source that is not paused is stored, applied and
 queued for delivery by one call of the server-side function
-`tally_intake_completion` (webhooks/sql/intake_completion_v1.sql): the event
+`tally_intake_completion` (webhooks/sql/intake_completion_v2.sql): the event
 insert, the latest-wins result, the summary delta and the outbox rows, under
 the user's summary lock, in the statement's own transaction when the request
 runs in autocommit. It is the same work as the Python path
@@ -15,6 +15,7 @@ from __future__ import annotations
 from contextlib import nullcontext
 from datetime import datetime
 
+from django.conf import settings
 from django.db import connection, transaction
 
 from common.logging import current_request_id
@@ -24,7 +25,7 @@ from webhooks.models import Source
 
 _CALL = (
     "SELECT outcome, event_id, queued FROM tally_intake_completion("
-    "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 
 
@@ -74,6 +75,7 @@ def completion_receive(
         completion.passed,
         completion.attempt,
         completion.completed_at,
+        settings.DELIVERY_MAX_RESULTS,
     ]
     # In autocommit the statement is its own transaction: one round trip.
     # Inside a caller's transaction it runs in a savepoint, so that a failure

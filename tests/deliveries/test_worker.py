@@ -56,6 +56,8 @@ def test_event_in_signed_push_out_with_the_spec_body(source, destination, receiv
                 "completed_at": "2026-11-22T09:00:00Z",
             }
         ],
+        "results_count": 1,
+        "results_complete": True,
     }
     attempt = Attempt.objects.get()
     assert (attempt.status_code, attempt.level, attempt.response_excerpt) == (200, "info", "ok")
