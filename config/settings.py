@@ -10,6 +10,8 @@ import django_stubs_ext
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from config.log_config import logging_dict
+
 # Lets generic classes such as ModelAdmin[Model] be subscripted at run time.
 django_stubs_ext.monkeypatch()
 
@@ -389,37 +391,6 @@ _prometheus_values.ValueClass = _prometheus_values.MultiProcessValue(  # type: i
 LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO")
 # Celery's lines about each task run (sent by beat, received, succeeded); INFO shows them.
 CELERY_TASK_LOG_LEVEL: str = env.str("CELERY_TASK_LOG_LEVEL", default="WARNING")
-# JSON lines on stderr for every process (web, workers, beat, the bot);
-# Python warnings become log lines too.
+# JSON lines on stderr for every process (web, workers, beat, the bot); config/log_config.py.
 LOGGING_CONFIG = "common.logging.configure"
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "common.logging.RequestIdFilter"}},
-    "formatters": {"json": {"()": "common.logging.JsonFormatter"}},
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "formatter": "json",
-            "filters": ["request_id"],
-        }
-    },
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        "django.db.backends": {"level": "WARNING"},
-        # httpx logs every request URL, and Bot API URLs carry the bot token.
-        "httpx": {"level": "WARNING"},
-        "httpcore": {"level": "WARNING"},
-        "telegram": {"level": "WARNING"},
-        # urllib3's retry warnings print whole URLs.
-        "urllib3": {"level": "ERROR"},
-        "celery": {"level": LOG_LEVEL},
-        # Beat and the worker log two or three lines per task run, and the
-        # sweeper runs every few seconds: that would bury everything else
-        # (under `make run`, the printed credentials within a minute). A task
-        # that fails still logs an ERROR; Tally logs its own work.
-        "celery.beat": {"level": CELERY_TASK_LOG_LEVEL},
-        "celery.worker.strategy": {"level": CELERY_TASK_LOG_LEVEL},
-        "celery.app.trace": {"level": CELERY_TASK_LOG_LEVEL},
-    },
-}
+LOGGING = logging_dict(level=LOG_LEVEL, task_level=CELERY_TASK_LOG_LEVEL)

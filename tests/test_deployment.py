@@ -561,7 +561,8 @@ def test_the_celery_workers_from_the_compose_commands_pass_their_health_checks(h
 
 @pytest.mark.slow
 def test_beat_from_the_compose_command_sends_due_tasks_stays_up_and_passes_its_liveness_check(host):
-    env = host.env("beat", "tally-beat-1")
+    # Beat's per-task lines are quiet by default (CELERY_TASK_LOG_LEVEL); this test reads them.
+    env = host.env("beat", "tally-beat-1", CELERY_TASK_LOG_LEVEL="INFO")
     beat = host.start("beat", env, f"--hostname={env['HOSTNAME']}")
     # Connected to the broker's control exchange (before that, a ping waits out its -t).
     beat.wait_for_line("beat pidbox: Connected", timeout=30, what="beat to start")

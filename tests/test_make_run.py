@@ -114,3 +114,15 @@ def _readme_block(marker: str) -> str:
         if marker in block:
             return block
     raise AssertionError(f"no README block with {marker}")
+
+
+def test_make_run_installs_only_what_tally_runs_on(tmp_path):
+    # A dry run with a venv that does not exist yet: the commands `make run` would run on a fresh clone.
+    planned = subprocess.run(
+        ["make", "-n", "-B", "run", f"VENV={tmp_path / 'venv'}"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+
+    installs = [line for line in planned.splitlines() if " install " in line]
+    assert installs
+    assert all(line.endswith("-r requirements.txt") for line in installs), installs
+    assert "requirements-dev.txt" not in planned, "playwright, mypy and py-spy are for tests, not for serving"
