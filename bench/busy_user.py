@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from decimal import Decimal
@@ -29,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project, as in intake.py
 
-from intake import against, database_recreate, preamble, server_env
+from intake import against, django_on_fresh_database, preamble
 
 TARGET_RATIO = 1.5
 MAX = Decimal("9999999999.99")
@@ -81,25 +80,7 @@ def event(user: str, n: int) -> bytes:
 def main() -> int:
     args = parse_args()
     preamble("busy-user benchmark", "bench/busy_user.py")
-    base = args.database_url.rsplit("/", 1)[0]
-    url = f"{base}/tally_bench_busy_user"
-    database_recreate(url, keep=False)
-    env = server_env(
-        argparse.Namespace(
-            database_url=url,
-            redis_url=os.environ.get("REDIS_URL", ""),
-            broker_url=os.environ.get("CELERY_BROKER_URL", ""),
-            threads=1,
-        )
-    )
-    env["ALLOWED_HOSTS"] = "testserver"
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], env=env, check=True, capture_output=True)
-
-    os.environ.update(env)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    import django
-
-    django.setup()
+    django_on_fresh_database(args.database_url, "tally_bench_busy_user", ALLOWED_HOSTS="testserver")
     from django.db import connection
     from django.test import Client
 

@@ -131,6 +131,31 @@ def server_env(args: argparse.Namespace) -> dict[str, str]:
     return env
 
 
+def django_on_fresh_database(database_url: str, name: str, **env_extra: str) -> dict[str, str]:
+    """Recreate the database `name` beside `database_url`'s, migrate it, and set up Django on it in this process.
+
+    Returns the environment a command of the benchmark runs with.
+    """
+    url = f"{database_url.rsplit('/', 1)[0]}/{name}"
+    database_recreate(url, keep=False)
+    env = server_env(
+        argparse.Namespace(
+            database_url=url,
+            redis_url=os.environ.get("REDIS_URL", ""),
+            broker_url=os.environ.get("CELERY_BROKER_URL", ""),
+            threads=1,
+        )
+    )
+    env.update(env_extra)
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], env=env, check=True, capture_output=True)
+    os.environ.update(env)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    import django
+
+    django.setup()
+    return env
+
+
 def manage(env: dict[str, str], *argv: str) -> str:
     done = subprocess.run([sys.executable, "manage.py", *argv], cwd=ROOT, env=env, capture_output=True, text=True)
     if done.returncode:

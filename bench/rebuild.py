@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project, as in intake.py
 
-from intake import against, database_recreate, preamble, server_env
+from intake import against, django_on_fresh_database, preamble
 
 TARGET_SECONDS = 10.0
 
@@ -88,24 +88,7 @@ def timed_command(env: dict[str, str], *argv: str) -> tuple[float, str]:
 def main() -> int:
     args = parse_args()
     preamble("rebuild benchmark", "bench/rebuild.py")
-    base = args.database_url.rsplit("/", 1)[0]
-    url = f"{base}/tally_bench_rebuild"
-    database_recreate(url, keep=False)
-    env = server_env(
-        argparse.Namespace(
-            database_url=url,
-            redis_url=os.environ.get("REDIS_URL", ""),
-            broker_url=os.environ.get("CELERY_BROKER_URL", ""),
-            threads=1,
-        )
-    )
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], env=env, check=True, capture_output=True)
-
-    os.environ.update(env)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    import django
-
-    django.setup()
+    env = django_on_fresh_database(args.database_url, "tally_bench_rebuild")
     from django.db import connection
 
     from deliveries.destinations import destination_create
