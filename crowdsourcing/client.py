@@ -269,6 +269,12 @@ class PybossaClient:
             raise PybossaTransientError(f"GET /api/task/{task_id}: expected an object")
         return task
 
+    def result(self, result_id: int) -> dict[str, Any]:
+        result = self._call("GET", f"/api/result/{result_id}")
+        if not isinstance(result, dict):
+            raise PybossaTransientError(f"GET /api/result/{result_id}: expected an object")
+        return result
+
     def task_runs(self, task_id: int) -> list[dict[str, Any]]:
         return list(self._pages("/api/taskrun", {"task_id": task_id}))
 

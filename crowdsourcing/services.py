@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 LOCK_SECONDS = 330
 # An accepted event whose task the analysis did not settle (no quorum): nothing written back, nobody credited.
 NOT_SETTLED = "pybossa_not_settled"
+SUPERSEDED = "pybossa_superseded"
 ONE = Decimal(1)
 ZERO = Decimal(0)
 
@@ -165,7 +166,18 @@ def _settle(
             raise PybossaPermanentError(
                 f"task {ref.task_id} belongs to project {task.get('project_id')}, not {ref.project_id}"
             )
+        # A result is made from the runs the task had then (pybossa/model/event_listeners.py
+        # create_result: `task_run_ids`). Once the owner raises n_answers, the task completes
+        # again into a new result, and a re-send of the old webhook names the old one: it is
+        # analysed from its own runs, and only the latest result credits contributors.
+        result = client.result(ref.result_id)
+        if result.get("task_id") != ref.task_id:
+            raise PybossaPermanentError(f"result {ref.result_id} is not a result of task {ref.task_id}")
+        own = result.get("task_run_ids")
+        superseded = result.get("last_version") is False
         runs = client.task_runs(ref.task_id)
+        if isinstance(own, list) and own:
+            runs = [run for run in runs if run.get("id") in set(own)]
         if not runs:
             # A completed task has runs: an empty list is PYBOSSA not showing them (an older
             # PYBOSSA scoping lists to the key's own projects, a replica behind), never "no answers".
@@ -189,6 +201,12 @@ def _settle(
         if analysis.info is None:
             # Not settled (no quorum): nothing written back, credits left as they are.
             locked.error_code, locked.error_detail = NOT_SETTLED, {"reason": analysis.reason}
+        elif superseded:
+            reason = (
+                f"result {ref.result_id} was superseded by a newer result of task {ref.task_id}: its own "
+                f"{len(runs)} runs were analysed and written back; the newer result credits contributors"
+            )
+            locked.error_code, locked.error_detail = SUPERSEDED, {"reason": reason}
         else:
             contributions_record(source=source, event=event, ref=ref, runs=runs, verdicts=analysis.verdicts)
             locked.error_code, locked.error_detail = "", None

@@ -302,35 +302,64 @@ class FakePybossa(LoopbackServer):
         "external_uid": "ext-1"} is a run of an external site's user, as pybossa/model/task_run.py allows.
         """
         with self._lock:
-            task = self.tables["task"][task_id]
             table = self.tables["taskrun"]
             for run_id in [i for i, r in table.items() if r["task_id"] == task_id]:
                 del table[run_id]
-            ids = []
-            for n, given in enumerate(runs, start=1):
-                explicit = isinstance(given, dict) and "info" in given and set(given) <= RUN_FIELDS
-                run = {
-                    "id": self._next_run_id,
-                    "created": (FINISHED + timedelta(seconds=self._next_run_id - 1)).isoformat(),
-                    "task_id": task_id,
-                    "project_id": task["project_id"],
-                    "user_id": n,
-                    "user_ip": None,
-                    "external_uid": None,
-                    "timeout": None,
-                    "calibration": None,
-                    "media_url": None,
-                    "info": given,
-                    "finish_time": (FINISHED + timedelta(seconds=self._next_run_id)).isoformat(timespec="microseconds"),
-                }
-                if explicit:
-                    run.update(given)
-                self._next_run_id = max(self._next_run_id, run["id"]) + 1
-                table[run["id"]] = run
-                ids.append(run["id"])
+            ids = [self._add_run(task_id, n, given) for n, given in enumerate(runs, start=1)]
             for result in self.tables["result"].values():
                 if result["task_id"] == task_id:
                     result["task_run_ids"] = ids
+
+    def complete_again(self, task_id: int, more_runs: Sequence[Any], *, result_id: int) -> int:
+        """The owner raised n_answers and `more_runs` came in: the task completes into a new result.
+
+        As pybossa/model/event_listeners.py `create_result` does it: every
+        earlier result of the task gets `last_version=false`, and the new one
+        lists all the task's runs in `task_run_ids`. Returns the new result's id.
+        """
+        with self._lock:
+            task = self.tables["task"][task_id]
+            first = 1 + sum(1 for r in self.tables["taskrun"].values() if r["task_id"] == task_id)
+            for n, given in enumerate(more_runs, start=first):
+                self._add_run(task_id, n, given)
+            task["n_answers"] = first - 1 + len(more_runs)
+            for result in self.tables["result"].values():
+                if result["task_id"] == task_id:
+                    result["last_version"] = False
+            self.tables["result"][result_id] = {
+                "id": result_id,
+                "created": FINISHED.isoformat(),
+                "task_id": task_id,
+                "project_id": task["project_id"],
+                "info": None,
+                "task_run_ids": sorted(i for i, r in self.tables["taskrun"].items() if r["task_id"] == task_id),
+                "last_version": True,
+            }
+        return result_id
+
+    def _add_run(self, task_id: int, n: int, given: Any) -> int:
+        """One run of the task by user `n` (or as the run dict says); the caller holds the lock."""
+        task = self.tables["task"][task_id]
+        explicit = isinstance(given, dict) and "info" in given and set(given) <= RUN_FIELDS
+        run = {
+            "id": self._next_run_id,
+            "created": (FINISHED + timedelta(seconds=self._next_run_id - 1)).isoformat(),
+            "task_id": task_id,
+            "project_id": task["project_id"],
+            "user_id": n,
+            "user_ip": None,
+            "external_uid": None,
+            "timeout": None,
+            "calibration": None,
+            "media_url": None,
+            "info": given,
+            "finish_time": (FINISHED + timedelta(seconds=self._next_run_id)).isoformat(timespec="microseconds"),
+        }
+        if explicit:
+            run.update(given)
+        self._next_run_id = max(self._next_run_id, run["id"]) + 1
+        self.tables["taskrun"][run["id"]] = run
+        return int(run["id"])
 
     def fail_next(
         self, path_prefix: str, status: int, times: int = 1, body: Any = None, headers: dict[str, str] | None = None

@@ -235,6 +235,31 @@ def test_pybossas_own_webhook_request_and_its_rerun_are_answered_200_and_each_se
     assert sorted(Event.objects.values_list("status", flat=True)) == ["accepted", "accepted"]
 
 
+def test_a_rerun_of_a_superseded_result_is_analysed_from_its_own_runs_and_credits_nothing(
+    fake, live_server, eager_tasks
+):
+    # The owner raised n_answers after task 13 completed: PYBOSSA made a new result from all the runs
+    # and marked the first `last_version=false`. "Re-run all" on the webhook page re-sends both webhooks.
+    fake.add_task(1, 13, runs=["kea", "kea", "kaka"], result_id=1013)
+    source = pybossa_source(fake)
+    url = f"{live_server.url}/api/v1/webhooks/{source.slug}/?token={TOKEN}"
+    old = webhook_payload(project_short_name="birds", project_id=1, task_id=13, result_id=1013)
+    assert send_webhook(url, old).status_code == 200
+    new_result = fake.complete_again(13, ["kaka", "kaka"], result_id=2013)
+    new = webhook_payload(project_short_name="birds", project_id=1, task_id=13, result_id=new_result)
+    assert send_webhook(url, new).status_code == 200
+
+    assert send_webhook(url, old, rerun=True).status_code == 200
+    assert send_webhook(url, new, rerun=True).status_code == 200
+
+    infos = {result_id: fake.tables["result"][result_id]["info"] for result_id in (1013, 2013)}
+    assert (infos[1013]["consensus"], infos[1013]["task_runs"]) == ("kea", 3), "its own three runs, not five"
+    assert (infos[2013]["consensus"], infos[2013]["task_runs"]) == ("kaka", 5)
+    assert credited(source, 13) == {"1": False, "2": False, "3": True, "4": True, "5": True}
+    superseded = Event.objects.get(idempotency_key__startswith="1:13:1013:rerun")
+    assert (superseded.status, superseded.error_code) == ("accepted", "pybossa_superseded")
+
+
 def test_the_backfill_counts_a_task_settled_by_a_rerun_resend_as_settled(fake, send):
     fake.rate_limit(300, 1)
     for task_id in (1, 2):
