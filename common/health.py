@@ -49,17 +49,12 @@ def check_database(timeout: float) -> None:
     """
     connection = connections[DEFAULT_DB_ALIAS]
     try:
-        if connection.vendor == "postgresql":
-            # LOCAL: the limit ends with this transaction, so whatever uses
-            # the connection next is not bound by it.
-            with transaction.atomic(using=DEFAULT_DB_ALIAS), connection.cursor() as cursor:
-                cursor.execute(f"SET LOCAL statement_timeout = {max(1, int(timeout * 1000))}")
-                cursor.execute("SELECT 1")
-                cursor.fetchone()
-        else:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT 1")
-                cursor.fetchone()
+        # LOCAL: the limit ends with this transaction, so whatever uses
+        # the connection next is not bound by it.
+        with transaction.atomic(using=DEFAULT_DB_ALIAS), connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL statement_timeout = {max(1, int(timeout * 1000))}")
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
     except Exception:
         # A broken connection would fail every later check too: drop it, so
         # the next check connects afresh.

@@ -19,14 +19,15 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 
-# Where the embedded defaults keep their files: the SQLite database and the
-# filesystem broker's queues. Only used when DATABASE_URL / CELERY_BROKER_URL
-# are not set.
+# Where the embedded defaults keep their files: the embedded PostgreSQL's data
+# (`make run` without DATABASE_URL) and the filesystem broker's queues
+# (without CELERY_BROKER_URL).
 DATA_DIR = Path(env.str("TALLY_DATA_DIR", default=str(BASE_DIR / "var")))
 
-# `make run` writes the embedded setup's settings here on first run (DEBUG,
-# a secret key, an encryption key), so every `manage.py` command run beside
-# it uses the same ones. The process environment always wins over the file.
+# `make run` writes the embedded setup's settings here (DEBUG, a secret key,
+# an encryption key on first run; the port and the embedded database's
+# address on each run), so every `manage.py` command run beside it uses the
+# same ones. The process environment always wins over the file.
 if (DATA_DIR / ".env").is_file():
     env.read_env(str(DATA_DIR / ".env"))
 
@@ -115,25 +116,27 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'tally.sqlite3'}"),
-}
+# PostgreSQL only. `make run` starts an embedded server (scripts/embedded-pg) and
+# records its address in the data folder's .env, so commands in another shell find it.
+DATABASE_URL: str = env.str("DATABASE_URL", default="")
+if not DATABASE_URL:
+    raise ImproperlyConfigured(
+        "DATABASE_URL is not set. `make run` starts an embedded PostgreSQL and records it in var/.env; "
+        "otherwise set DATABASE_URL=postgres://user:password@host:5432/tally."
+    )
+DATABASES = {"default": environ.Env.db_url_config(DATABASE_URL)}
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured("Tally runs on PostgreSQL only: DATABASE_URL must be a postgres:// URL.")
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
 # Off by default: a check is one more round trip at the start of every
 # request. Without it, a connection the server dropped (a database restart)
 # fails the one request that finds it (answered 503, retried by platforms)
 # and is then replaced.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_HEALTH_CHECKS", default=False)
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # An unreachable database host fails a request (or /readyz) in seconds, not minutes.
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
-        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)
-    )
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Web, worker and beat share one file: wait for the write lock instead of
-    # failing at once, and take it when the transaction starts.
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
+# An unreachable database host fails a request (or /readyz) in seconds, not minutes.
+DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+    "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

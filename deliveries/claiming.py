@@ -1,10 +1,9 @@
 """Claiming due deliveries for one worker under a lease, within each destination's share of the slots.
 
-On PostgreSQL a claim is one statement in autocommit: it reads the due rows,
-ranks them per destination (a window function), locks only the rows it
-takes (FOR UPDATE SKIP LOCKED, rechecked as still pending) and writes the
-lease on them; the destinations are then read in one query. Other databases
-(SQLite, for `make run`) take the portable path through `common.claims`.
+A claim is one statement in autocommit: it reads the due rows, ranks them
+per destination (a window function), locks only the rows it takes (FOR
+UPDATE SKIP LOCKED, rechecked as still pending) and writes the lease on
+them; the destinations are then read in one query.
 """
 
 from __future__ import annotations
@@ -15,12 +14,9 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from common.claims import rows_claim
 from deliveries.models import Delivery, Destination
-from deliveries.selectors import deliveries_due
 from webhooks.models import Source
 
 # Delivery.attempt_count's column is `attempts`.
@@ -78,19 +74,10 @@ def deliveries_claim(
     cap = per_destination if per_destination is not None else limit
     held = {destination: n for destination, n in (busy or {}).items() if n}
     lease_until = now + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
-    if one_statement_available():
-        taken = _claim_in_one_statement(
-            retries=retries, limit=limit, cap=cap, held=held, token=token, now=now, lease_until=lease_until
-        )
-    else:
-        taken = _claim_portably(
-            retries=retries, limit=limit, cap=cap, held=held, token=token, now=now, lease_until=lease_until
-        )
+    taken = _claim_in_one_statement(
+        retries=retries, limit=limit, cap=cap, held=held, token=token, now=now, lease_until=lease_until
+    )
     return sorted(taken, key=lambda d: (d.next_attempt_at, d.pk))
-
-
-def one_statement_available() -> bool:
-    return connection.vendor == "postgresql"
 
 
 def _claim_in_one_statement(
@@ -118,52 +105,3 @@ def _claim_in_one_statement(
         slug = delivery.source_slug  # type: ignore[attr-defined]  # the statement's extra column
         delivery.source = Source.from_db(connection.alias, ["id", "slug"], [delivery.source_id, slug])
     return taken
-
-
-def _in_flight_for_same_user() -> Exists:
-    return Exists(
-        Delivery.objects.filter(
-            destination_id=OuterRef("destination_id"),
-            source_id=OuterRef("source_id"),
-            user_id=OuterRef("user_id"),
-            status=Delivery.Status.IN_FLIGHT,
-        )
-    )
-
-
-def _claim_portably(
-    *, retries: bool, limit: int, cap: int, held: dict[int, int], token: str, now: datetime, lease_until: datetime
-) -> list[Delivery]:
-    held = dict(held)
-
-    def within_share(free: list[Delivery]) -> list[Delivery]:
-        chosen = []
-        for delivery in free:
-            if held.get(delivery.destination_id, 0) < cap:
-                chosen.append(delivery)
-                held[delivery.destination_id] = held.get(delivery.destination_id, 0) + 1
-                if len(chosen) == limit:
-                    break
-        return chosen
-
-    due = (
-        deliveries_due(now=now)
-        .filter(Q(attempt_count__gt=0) if retries else Q(attempt_count=0))
-        .exclude(_in_flight_for_same_user())
-        .exclude(destination_id__in=[d for d, n in held.items() if n >= cap])
-        .order_by("next_attempt_at")
-        .only("pk", "destination_id")
-    )
-    lease = {
-        "status": Delivery.Status.IN_FLIGHT,
-        "claim": token,
-        "attempt_count": F("attempt_count") + 1,
-        "lease_expires_at": lease_until,
-        "updated_at": now,
-    }
-    taken = rows_claim(due=due, lease=lease, limit=limit, scan=limit * 4, pick=within_share)
-    if not taken:
-        return []
-    return list(
-        Delivery.objects.select_related("destination", "source").filter(pk__in=[d.pk for d in taken], claim=token)
-    )

@@ -104,7 +104,7 @@ def _send_unstored(fingerprint: str, text: str) -> None:
 _OPEN_SQL = """
 INSERT INTO notifications_alert AS a (
     fingerprint, severity, title, details, admin_url, count, first_seen_at, last_seen_at, closed
-) VALUES (%s, %s, %s, {json}, %s, 1, %s, %s, false)
+) VALUES (%s, %s, %s, CAST(%s AS jsonb), %s, 1, %s, %s, false)
 ON CONFLICT (fingerprint) WHERE NOT closed DO UPDATE SET count = a.count + 1, last_seen_at = excluded.last_seen_at
 RETURNING a.id, a.count, a.first_seen_at
 """
@@ -114,13 +114,12 @@ def _alert_store(fingerprint: str, title: str, severity: str, details: dict[str,
     """Count the occurrence into its window, or open one and queue its message; return the alert's id."""
     now = timezone.now()
     window = timedelta(seconds=settings.ALERT_THROTTLE_SECONDS)
-    json_placeholder = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
     params: list[Any] = [fingerprint, severity, title, json.dumps(details), admin_url, now, now]
     with transaction.atomic():
         # One open window per fingerprint (a partial unique index): the
         # upsert either opens it or counts into it, under its row lock.
         with connection.cursor() as cursor:
-            cursor.execute(_OPEN_SQL.format(json=json_placeholder), params)
+            cursor.execute(_OPEN_SQL, params)
             alert_id, count, first_seen_at = cursor.fetchone()
         if count > 1 and first_seen_at > now - window:
             return int(alert_id)  # throttled: counted into the window

@@ -1,4 +1,4 @@
-"""THE locking rule for users' summaries, and what a push of a summary carries.
+"""THE locking rule for users' summaries.
 
 A user's summary row is the lock for everything derived from that user's
 results. Whoever reads a user's results or summary to write them, or to act
@@ -16,13 +16,12 @@ itself, in the same order.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 from django.db.models import Q
 from django.utils import timezone
 
-from results.models import Result, Summary
+from results.models import Summary
 
 # Only a non-empty email, name or organization replaces the stored one: most
 # events name the user by id alone. RETURNING lists every column of Summary.
@@ -60,16 +59,3 @@ def summaries_lock(*, pks: Iterable[int] = (), users: Iterable[tuple[int, str]] 
     for source_id, user_id in users:
         lookup |= Q(source_id=source_id, user_id=user_id)
     return list(Summary.objects.select_for_update().filter(lookup).order_by("pk"))
-
-
-def counted_results(summaries: Sequence[Summary], *, limit: int) -> dict[tuple[int, str], list[Result]]:
-    """Each summary's user's latest `limit` counted results, newest first: what a push of that summary lists."""
-    found: dict[tuple[int, str], list[Result]] = defaultdict(list)
-    for summary in summaries:
-        if summary.deleted_at is None:
-            found[(summary.source_id, summary.user_id)] = list(
-                Result.objects.filter(source_id=summary.source_id, user_id=summary.user_id, is_counted=True).order_by(
-                    "-completed_at", "unit_id"
-                )[:limit]
-            )
-    return found

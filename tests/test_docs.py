@@ -49,7 +49,6 @@ COMPOSE_HEADER = ("compose variable", "default", "meaning")
 # again. An expression not listed here only needs a non-empty default cell.
 EXPRESSION_DEFAULTS: dict[str, tuple[str, str]] = {
     "TALLY_DATA_DIR": ("str(BASE_DIR / 'var')", "var/"),
-    "DATABASE_URL": ("f\"sqlite:///{DATA_DIR / 'tally.sqlite3'}\"", "sqlite:///$TALLY_DATA_DIR/tally.sqlite3"),
     "ALLOWED_HOSTS": ("['localhost', '127.0.0.1', '[::1]'] if DEBUG else []", "localhost,127.0.0.1,[::1]"),
     "DELIVERY_ALLOW_PRIVATE_NETWORKS": ("DEBUG", "DEBUG"),
     "PROMETHEUS_MULTIPROC_DIR": ("str(DATA_DIR / 'metrics')", "$TALLY_DATA_DIR/metrics"),

@@ -13,6 +13,7 @@ from functools import partial
 import pytest
 
 from tests.servers import BIN, ROOT, answers_ok, free_port, start_process
+from tests.support.processes import poll
 
 
 @pytest.mark.slow
@@ -30,7 +31,10 @@ def test_make_run_serves_the_demo_source_and_the_readme_curl_example(tmp_path):
         run.wait_for(partial(answers_ok, demo), timeout=120, interval=0.5, what="make run to serve the demo source")
 
         output = run.output()
-        assert (tmp_path / "tally.sqlite3").exists(), "no DATABASE_URL: SQLite in the data directory"
+        assert (tmp_path / "postgres" / "PG_VERSION").exists(), (
+            "no DATABASE_URL: an embedded PostgreSQL in the data folder"
+        )
+        postmaster = int((tmp_path / "postgres" / "postmaster.pid").read_text().split()[0])
         assert re.search(r"^token: \S+$", output, re.M)
         post, read = re.findall(r"^  (curl .+)$", output, re.M)[:2]
 
@@ -82,6 +86,25 @@ def test_make_run_serves_the_demo_source_and_the_readme_curl_example(tmp_path):
             if source_token in line and not line.startswith(("token: ", "  curl "))
         ]
         assert leaks == [], "the source token reached the logs"
+        # On the embedded PostgreSQL, from another shell: a rejected body raises an alert, and the rebuild checks.
+        bad = subprocess.run(
+            post.replace('"score": 8', '"score": "eight"'), shell=True, capture_output=True, text=True, timeout=30
+        )
+        assert '"validation_error"' in bad.stdout, bad.stdout
+        alerts = subprocess.run(
+            [*manage, "shell", "-v", "0", "-c", "from notifications.models import Alert; print(Alert.objects.count())"],
+            cwd=ROOT,
+            env=shell,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert alerts.stdout.strip() == "1", alerts.stderr
+        checked = subprocess.run(
+            [*manage, "rebuild_summaries", "--check"], cwd=ROOT, env=shell, capture_output=True, text=True, timeout=60
+        )
+        assert checked.returncode == 0, checked.stderr
+        assert "drifted: 0" in checked.stdout
         # Beat's sweeper runs every few seconds: its lines must not bury the printed credentials.
         served_at = run.output().index("Tally is serving on")
         time.sleep(12)
@@ -95,6 +118,8 @@ def test_make_run_serves_the_demo_source_and_the_readme_curl_example(tmp_path):
         stopped = run.stop(sig=signal.SIGINT, timeout=30)
     assert stopped, "make run did not stop on Ctrl-C"
     assert run.group_ended(timeout=30), "Ctrl-C left processes behind"
+    # The server has shut down once pg_ctl returns; its process may take a moment more to be reaped.
+    assert poll(lambda: not _alive(postmaster), timeout=10), "Ctrl-C left the embedded PostgreSQL running"
 
     # A second `make run` keeps the credentials: the commands printed the first time still work.
     again = start_process("make run", ["make", "run", f"PORT={port}"], env=env, log=tmp_path / "run2.log")
@@ -105,6 +130,16 @@ def test_make_run_serves_the_demo_source_and_the_readme_curl_example(tmp_path):
         assert '"units_completed":1' in summary.stdout.replace(" ", ""), summary.stdout
     finally:
         assert again.stop(sig=signal.SIGINT, timeout=30)
+    assert again.group_ended(timeout=30)
+    assert not (tmp_path / "postgres" / "postmaster.pid").exists(), "the embedded PostgreSQL stopped cleanly"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _readme_block(marker: str) -> str:

@@ -22,7 +22,7 @@ from webhooks.intake_sql import SourceChanged
 from webhooks.metrics import INTAKE_SECONDS
 from webhooks.models import Event, Source
 from webhooks.schema import INTAKE_BODY
-from webhooks.selectors import source_cache_enabled, source_forget, source_get_active, source_is_current
+from webhooks.selectors import source_forget, source_get_active, source_is_current
 from webhooks.services import DUPLICATE
 
 SourceCheck = inline_serializer("SourceCheck", {"status": serializers.CharField(), "source": serializers.CharField()})
@@ -113,7 +113,7 @@ class WebhookView(APIView):
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         # The first try of a POST may take the source from the cache; a start-over reads it again.
-        self.source_cached = request.method == "POST" and self.fresh_tries == 0 and source_cache_enabled()
+        self.source_cached = request.method == "POST" and self.fresh_tries == 0
         self.source = source_get_active(slug=kwargs["source_slug"], cached=self.source_cached)
         if self.source is None:
             raise exceptions.NotFound("No active source with this slug.", code="unknown_source")

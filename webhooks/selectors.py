@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from django.db import connection
 from django.db.models import QuerySet
 
 from accounts.models import ApiToken
 from webhooks.models import Event, Source
 
-# slug -> the active source as last read. Only on PostgreSQL, where
-# Source.revision changes with every write to the row (a trigger): a cached
+# slug -> the active source as last read. Source.revision changes with every write to the row (a trigger): a cached
 # source is used only where what is written checks that revision in the same
 # statement (tally_intake_completion) or just before (source_is_current), so a
 # change made anywhere (the admin, another process, QuerySet.update(), SQL) is
@@ -18,23 +16,19 @@ _active_sources: dict[str, Source] = {}
 
 
 def source_get_active(*, slug: str, cached: bool = False) -> Source | None:
-    """The active source with this slug; from this process' cache when `cached` and the database allows it.
+    """The active source with this slug; from this process' cache when `cached`.
 
     A caller taking a cached source must check it with `source_is_current`
     before acting on it, or write through a statement that does.
     """
-    if cached and source_cache_enabled():
+    if cached:
         found = _active_sources.get(slug)
         if found is not None:
             return found
     found = Source.objects.filter(slug=slug, active=True).first()
-    if found is not None and source_cache_enabled():
+    if found is not None:
         _active_sources[slug] = found
     return found
-
-
-def source_cache_enabled() -> bool:
-    return connection.vendor == "postgresql"
 
 
 def source_forget(*, slug: str) -> None:

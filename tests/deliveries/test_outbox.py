@@ -71,32 +71,20 @@ def test_user_deleted_queues_a_user_deleted_push(source, destination, post_webho
     assert delivery.snapshot == {"user": {"id": "u-42"}, "version": 2}
 
 
-@pytest.mark.parametrize(
-    ("enqueue_in_sql", "expected"),
-    [
-        # PostgreSQL, for all but accepted completions: the outbox rows in one statement.
-        (True, 7),
-        # SQLite: the destinations, the counted results and the outbox rows.
-        (False, 9),
-    ],
-)
-def test_the_python_path_statements_with_destinations(
-    source, destination, post_webhook, settings, enqueue_in_sql, expected
-):
+def test_the_python_path_statements_with_destinations(source, destination, post_webhook, settings):
     settings.INTAKE_COUNTER_FLUSH_SECONDS = 3600  # the day's counter is written off the request path
     post_webhook(source, completed(unit="warm-up"))
     with (
         mock.patch("webhooks.services.fast_path_available", return_value=False),
-        mock.patch("deliveries.outbox.enqueue_in_sql_available", return_value=enqueue_in_sql),
         CaptureQueriesContext(connection) as captured,
     ):
         assert post_webhook(source, completed(unit="t-1")).status_code == 202
 
     statements = [q["sql"] for q in captured.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
     # The cached source's check, the event, the summary's lock, the result read
-    # and write, the summary update; then the outbox.
-    assert len(statements) == expected, statements
-    assert ("tally_summaries_enqueue" in statements[-1]) is enqueue_in_sql
+    # and write, the summary update; then the outbox rows in one statement.
+    assert len(statements) == 7, statements
+    assert "tally_summaries_enqueue" in statements[-1]
     assert Delivery.objects.filter(destination=destination, version=2).count() == 1
 
 

@@ -6,7 +6,6 @@ import itertools
 import threading
 from collections import Counter
 from datetime import timedelta
-from unittest import mock
 
 import pytest
 from django.db import connection, transaction
@@ -26,17 +25,7 @@ from tests.servers import Reply, free_port
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(params=["one statement", "portable"])
-def claim_path(request):
-    """Claims as PostgreSQL makes them (one statement), and as other databases do (common.claims)."""
-    if request.param == "portable":
-        with mock.patch("deliveries.claiming.one_statement_available", return_value=False):
-            yield request.param
-    else:
-        yield request.param
-
-
-def test_claims_are_exclusive_and_limited(source, destination, post_webhook, claim_path):
+def test_claims_are_exclusive_and_limited(source, destination, post_webhook):
     for n in range(5):
         post_webhook(source, completed(user=f"u-{n}"))
 
@@ -148,7 +137,7 @@ def _claim_concurrently(threads: int, limit: int) -> list[int]:
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_claims_never_take_the_same_row_or_a_second_row_of_a_user_in_flight(
-    source, destination, post_webhook, claim_path
+    source, destination, post_webhook
 ):
     for n in range(10):
         post_webhook(source, completed(user=f"u-{n}"))
@@ -162,7 +151,7 @@ def test_concurrent_claims_never_take_the_same_row_or_a_second_row_of_a_user_in_
     assert _claim_concurrently(threads=4, limit=5) == [], "each user already has a push in flight"
 
 
-def test_a_claim_keeps_each_destination_within_its_share_counting_busy_slots(source, post_webhook, claim_path):
+def test_a_claim_keeps_each_destination_within_its_share_counting_busy_slots(source, post_webhook):
     one = destination_create(name="one", url="http://127.0.0.1:9/", source_slugs=[source.slug])
     two = destination_create(name="two", url="http://127.0.0.1:9/", source_slugs=[source.slug])
     for n in range(6):
@@ -208,7 +197,7 @@ def test_a_claim_locks_only_the_rows_it_takes(source, destination, post_webhook)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_hanging_receiver_holds_only_its_share_of_the_slots(source, post_webhook, settings, claim_path):
+def test_a_hanging_receiver_holds_only_its_share_of_the_slots(source, post_webhook, settings):
     import threading
 
     from django.db import connection
