@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-# Tests run against the real PostgreSQL and Redis on loopback.
+# Tests run against the real PostgreSQL and Redis on loopback. PORT is fixed: a `make run` records its
+# port in var/.env, which would otherwise change the addresses tests expect.
 TEST_ENV := DEBUG=false \
 	SECRET_KEY=tally-test-secret-key-not-for-production-use-0123456789 \
 	FIELD_ENCRYPTION_KEYS=SuGgUq0m0I3Hl5b3Vo8RpqAWu3WwbC3rGz1y8ZgjrKM= \
@@ -13,7 +14,8 @@ TEST_ENV := DEBUG=false \
 	REDIS_URL=$(or $(TEST_REDIS_URL),redis://127.0.0.1:6379/15) \
 	CELERY_BROKER_URL=$(or $(TEST_BROKER_URL),redis://127.0.0.1:6379/14) \
 	DELIVERY_ALLOW_PRIVATE_NETWORKS=true \
-	ALLOWED_HOSTS=localhost,127.0.0.1,testserver
+	ALLOWED_HOSTS=localhost,127.0.0.1,testserver \
+	PORT=8000
 
 .PHONY: venv run test lint format bench services browser clean
 

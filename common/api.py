@@ -128,8 +128,8 @@ def no_such_url(request: HttpRequest, path: str = "") -> HttpResponse:
         match = None
     if match is not None and match.func is not no_such_url:
         if request.method in ("GET", "HEAD"):
-            query = request.META.get("QUERY_STRING", "")
-            return HttpResponsePermanentRedirect(request.path + "/" + (f"?{query}" if query else ""))
+            # As Django's CommonMiddleware builds it: the path escaped again (a user id may hold `?` or `#`).
+            return HttpResponsePermanentRedirect(request.get_full_path(force_append_slash=True))
         detail = f"No such resource. Did you mean {request.path}/ (with the trailing slash)?"
         return JsonAnswer({"error": "not_found", "detail": detail}, status=404)
     return not_found(request)

@@ -38,6 +38,8 @@ def read_chunked_body(environ: dict[str, Any], *, limit: int) -> None:
     """
     if environ.get("CONTENT_LENGTH") or "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
         return
+    if not environ.get("wsgi.input_terminated"):
+        return  # a server that does not decode chunks (gunicorn does, and says so) hands over no body to read
     body = environ["wsgi.input"].read(limit + 1)
     environ["wsgi.input"] = io.BytesIO(body)
     environ["CONTENT_LENGTH"] = str(len(body))

@@ -14,10 +14,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
+from django.db import DatabaseError
 from django.utils.module_loading import import_string
 
 from crowdsourcing.consensus import consensus, contributor
 from webhooks.models import Source
+from webhooks.sources import analysis_module_allowed
 
 __all__ = ["Analysis", "AnalysisError", "analyse", "contributor", "majority", "quorum"]
 
@@ -97,12 +100,16 @@ def analyse(*, source: Source, task: dict[str, Any], runs: list[dict[str, Any]])
         if not source.pybossa_quorum:
             raise AnalysisError("the quorum analysis needs pybossa_quorum")
         return quorum(task, runs, needed=source.pybossa_quorum)
+    if not analysis_module_allowed(chosen):  # the list changed since the source was saved
+        raise AnalysisError(f"the analysis {chosen!r} is not in a module PYBOSSA_ANALYSIS_MODULES allows")
     try:
         analyser: Analyser = import_string(chosen)
     except ImportError as exc:
         raise AnalysisError(f"the analysis {chosen!r} does not import: {exc}") from None
     try:
         answer = analyser(task, runs)
+    except (SoftTimeLimitExceeded, DatabaseError):
+        raise  # the worker's time or the database, not the analysis: the task's own retries decide
     except Exception as exc:
         raise AnalysisError(f"{chosen} raised {type(exc).__name__}: {exc}") from None
     return _checked(answer, name=chosen, runs=runs)

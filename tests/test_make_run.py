@@ -114,6 +114,14 @@ def test_make_run_serves_the_demo_source_and_the_readme_curl_example(tmp_path):
             if "Sending due task" in line or "succeeded in" in line or "] received" in line
         ]
         assert noise == [], noise[:3]
+        # A second `make run` on the same data folder refuses, and leaves the first one (and its database) serving.
+        second = subprocess.run(
+            ["make", "run", f"PORT={free_port()}"], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert second.returncode != 0
+        assert "already serving" in second.stderr, second.stderr
+        assert answers_ok(demo)
+        assert _alive(postmaster)
     finally:
         stopped = run.stop(sig=signal.SIGINT, timeout=30)
     assert stopped, "make run did not stop on Ctrl-C"

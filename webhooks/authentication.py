@@ -35,12 +35,16 @@ class SourceAuthentication(authentication.BaseAuthentication):
 
     @staticmethod
     def carries_credentials(request: Request) -> bool:
-        """Whether the request brings anything to check: a token, an Authorization header or a signature."""
-        return bool(
-            request.query_params.get("token")
-            or request.headers.get("Authorization")
-            or request.headers.get("webhook-signature")
-        )
+        """Whether the request brings credentials of its source's kind: a token (token auth) or a signature."""
+        source = request_source(request)
+        if source.auth_mode == Source.AuthMode.TOKEN:
+            bearer = [part.lower() for part in authentication.get_authorization_header(request).split()[:1]] == [
+                b"bearer"
+            ]
+            return bool(request.query_params.get("token")) or bearer
+        if source.auth_mode == Source.AuthMode.STANDARD:
+            return bool(request.headers.get("webhook-signature"))
+        return False
 
     def authenticate_header(self, request: Request) -> str:
         source = request_source(request)

@@ -159,7 +159,9 @@ class WebhookView(APIView):
         description=(
             "The body is a native envelope, or for PYBOSSA sources the body PYBOSSA sends. New events answer "
             "202 (`accepted`, `ignored` for unknown types, `paused` while the source is paused); the same "
-            "idempotency key again answers 200 `duplicate` and changes nothing."
+            "idempotency key again answers 200 `duplicate` and changes nothing. A PYBOSSA source answers 200 "
+            "to all of these (and to `processing`), since PYBOSSA counts any other status as a failure. The "
+            "answer is JSON whatever `Accept` asks; the trailing slash is optional."
         ),
         parameters=[
             OpenApiParameter("webhook-id", str, OpenApiParameter.HEADER, description="Standard Webhooks message id."),

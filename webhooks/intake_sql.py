@@ -7,7 +7,7 @@ insert, the latest-wins result, the summary delta and the outbox rows, under
 the user's summary lock, in the statement's own transaction when the request
 runs in autocommit. It is the same work as the Python path
 (results.services.result_record_completion, deliveries.outbox.deliveries_enqueue),
-which every other case and SQLite take; tests hold the two to the same results.
+which every other case takes; tests hold the two to the same results.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import secrets
 from datetime import timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_slug
 from django.db import transaction
@@ -46,6 +47,12 @@ def source_validate_networks(cidrs: list[str], *, field: str) -> list[str]:
     return cleaned
 
 
+def analysis_module_allowed(path: str) -> bool:
+    """Whether a dotted path lies in a module (or package) that settings.PYBOSSA_ANALYSIS_MODULES lists."""
+    module = path.rpartition(".")[0]
+    return any(module == allowed or module.startswith(f"{allowed}.") for allowed in settings.PYBOSSA_ANALYSIS_MODULES)
+
+
 def source_validate_analysis(*, analysis: str, quorum: int | None) -> None:
     """A PYBOSSA analysis is `majority`, `quorum` (with a quorum of 1 or more), or a dotted path to a callable.
 
@@ -69,6 +76,12 @@ def source_validate_analysis(*, analysis: str, quorum: int | None) -> None:
     if "." not in analysis:
         raise SourceConfigError(
             f"The analysis must be majority, quorum, or the dotted path of a Python callable; {analysis!r} is none.",
+            field="pybossa_analysis",
+        )
+    if not analysis_module_allowed(analysis):
+        allowed = ", ".join(settings.PYBOSSA_ANALYSIS_MODULES) or "none"
+        raise SourceConfigError(
+            f"The analysis {analysis!r} is not in a module PYBOSSA_ANALYSIS_MODULES allows (allowed: {allowed}).",
             field="pybossa_analysis",
         )
     try:

@@ -20,7 +20,7 @@ DROP FUNCTION IF EXISTS tally_snapshot(results_summary, integer);
 
 def forwards(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
-        return  # other databases build snapshots in Python
+        return  # databases of an earlier release only
     schema_editor.execute(DROP_V1, params=None)
     schema_editor.execute((SQL / "enqueue_v2.sql").read_text(), params=None)
 

@@ -22,8 +22,4 @@ class Migration(migrations.Migration):
             name='score_total',
             field=models.DecimalField(decimal_places=2, default=Decimal('0.00'), max_digits=30),
         ),
-        migrations.AddIndex(
-            model_name='result',
-            index=models.Index(condition=models.Q(('is_counted', True)), fields=['source', 'user_id', '-completed_at', 'unit_id'], name='result_counted_latest'),
-        ),
     ]

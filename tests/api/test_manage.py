@@ -12,6 +12,13 @@ from deliveries.client import signed_headers
 from deliveries.models import Delivery, Destination
 from webhooks.models import Source
 
+
+@pytest.fixture(autouse=True)
+def _analysis_modules(settings):
+    """The modules these tests name as custom analyses, allowed as an operator would (PYBOSSA_ANALYSIS_MODULES)."""
+    settings.PYBOSSA_ANALYSIS_MODULES = ["statistics", "decimal", "json", "no"]
+
+
 pytestmark = pytest.mark.django_db
 
 

@@ -302,10 +302,11 @@ def docs_example() -> tuple[str, str]:
 
 
 @pytest.fixture
-def docs_module(tmp_path, monkeypatch):
+def docs_module(tmp_path, monkeypatch, settings):
     name, code = docs_example()
     (tmp_path / f"{name}.py").write_text(code)
     monkeypatch.syspath_prepend(str(tmp_path))
+    settings.PYBOSSA_ANALYSIS_MODULES = [name]  # as the docs say to set it
     yield name
     sys.modules.pop(name, None)
 
@@ -332,3 +333,17 @@ def test_a_custom_analysis_that_raises_fails_the_event_with_one_alert(fake, send
     assert "KeyError" in str(event.error_detail)
     assert fake.puts == []
     assert Alert.objects.count() == 1
+
+
+def test_an_analysis_outside_the_allowed_modules_is_refused_before_anything_is_imported(fake, settings):
+    from webhooks.sources import SourceConfigError
+
+    settings.PYBOSSA_ANALYSIS_MODULES = ["birdcount"]
+    sys.modules.pop("antigravity", None)
+
+    with pytest.raises(SourceConfigError, match="PYBOSSA_ANALYSIS_MODULES"):
+        pybossa_source(fake, pybossa_analysis="antigravity.geohash")
+    with pytest.raises(SourceConfigError, match="PYBOSSA_ANALYSIS_MODULES"):
+        pybossa_source(fake, pybossa_analysis="birdcountx.count_median")
+
+    assert "antigravity" not in sys.modules, "the module was never imported"

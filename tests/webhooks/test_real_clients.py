@@ -250,3 +250,21 @@ def test_a_chunked_body_over_the_limit_answers_413_and_raises_no_alert(web: Web)
     assert answer.json()["error"] == "payload_too_large"
     assert not Event.objects.filter(source=source).exists()
     assert not Alert.objects.exists()
+
+
+def test_a_redirect_to_the_trailing_slash_keeps_an_escaped_user_id_escaped(web: Web):
+    # A user id may hold `?` or `#`: the redirect must not turn them into a query or a fragment.
+    answer = requests.get(f"{web.url}/api/v1/summaries/src/a%3Fb?x=1", allow_redirects=False, timeout=10)
+
+    assert answer.status_code == 301
+    assert answer.headers["Location"] == "/api/v1/summaries/src/a%3Fb/?x=1"
+
+
+def test_a_get_with_a_proxys_basic_auth_is_still_only_an_existence_check(web: Web):
+    from tests.factories import WHSEC
+
+    signed = make_source(auth_mode=Source.AuthMode.STANDARD, secret=WHSEC, token=None)
+
+    answer = requests.get(f"{web.url}/api/v1/webhooks/{signed.slug}/", auth=("proxy", "pass"), timeout=10)
+
+    assert answer.status_code == 200, answer.text

@@ -14,7 +14,7 @@ _V1_ARGS = (
 
 def forwards(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
-        return  # SQLite takes the Python path
+        return  # databases of an earlier release only
     schema_editor.execute(f"DROP FUNCTION IF EXISTS tally_intake_completion({_V1_ARGS})", params=None)
     schema_editor.execute((SQL / "intake_completion_v2.sql").read_text(), params=None)
 
