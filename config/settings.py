@@ -116,8 +116,7 @@ TEMPLATES = [
     },
 ]
 
-# PostgreSQL only. `make run` starts an embedded server (scripts/embedded-pg) and
-# records its address in the data folder's .env, so commands in another shell find it.
+# PostgreSQL only; `make run` starts an embedded one and records it in the data folder's .env.
 DATABASE_URL: str = env.str("DATABASE_URL", default="")
 if not DATABASE_URL:
     raise ImproperlyConfigured(
@@ -363,8 +362,7 @@ PYBOSSA_STUCK_SECONDS: int = env.int("PYBOSSA_STUCK_SECONDS", default=3600)
 # (a guard against a skewed clock or an absurd Reset header).
 PYBOSSA_RATE_LIMIT_SLEEP_SECONDS: float = env.float("PYBOSSA_RATE_LIMIT_SLEEP_SECONDS", default=10.0)
 PYBOSSA_RATE_LIMIT_MAX_WAIT_SECONDS: int = env.int("PYBOSSA_RATE_LIMIT_MAX_WAIT_SECONDS", default=3600)
-# The modules whose callables a source may name as its analysis: saving one
-# imports it, so a staff token must not be able to import anything at all.
+# Modules whose callables a source may name as its analysis (saving one imports it).
 PYBOSSA_ANALYSIS_MODULES: list[str] = env.list("PYBOSSA_ANALYSIS_MODULES", default=[])
 
 # Progress jobs. A job is kept this long after its last activity unless its
