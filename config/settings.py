@@ -195,9 +195,10 @@ WEBHOOK_TIMESTAMP_TOLERANCE_SECONDS: int = env.int("WEBHOOK_TIMESTAMP_TOLERANCE_
 WEBHOOK_REJECTED_BODY_KEEP_BYTES: int = env.int("WEBHOOK_REJECTED_BODY_KEEP_BYTES", default=8192)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(WEBHOOK_MAX_BODY_BYTES + 1, 2621440)
 EVENT_RETENTION_DAYS: int = env.int("EVENT_RETENTION_DAYS", default=90)
-# The admin's per-day intake counters are added up in memory and written at
-# most this often, after a response has gone out.
+# The admin's per-day intake counters are added up in memory and written at most this often.
 INTAKE_COUNTER_FLUSH_SECONDS: float = env.float("INTAKE_COUNTER_FLUSH_SECONDS", default=1.0)
+# Off: native completions take the ORM path (resets', PYBOSSA's) too, for diagnosis and comparison.
+INTAKE_ONE_STATEMENT: bool = env.bool("INTAKE_ONE_STATEMENT", default=True)
 
 # Deliveries.
 DELIVERY_ALLOW_PRIVATE_NETWORKS: bool = env.bool("DELIVERY_ALLOW_PRIVATE_NETWORKS", default=DEBUG)
@@ -355,11 +356,9 @@ PYBOSSA_PAGE_SIZE: int = env.int("PYBOSSA_PAGE_SIZE", default=100)
 PYBOSSA_RETRY_SCHEDULE: list[int] = env.list("PYBOSSA_RETRY_SCHEDULE", cast=int, default=[10, 30, 60, 300, 900, 1800])
 # A settlement still `processing` this long after its webhook is queued again (beat, every 10 min).
 PYBOSSA_STUCK_SECONDS: int = env.int("PYBOSSA_STUCK_SECONDS", default=3600)
-# PYBOSSA's rate limit (300 requests per 15 minutes per endpoint and address by
-# default): a worker waits in-process up to PYBOSSA_RATE_LIMIT_SLEEP_SECONDS for
-# the window to reset; a longer wait puts the settlement back on the queue until
-# X-RateLimit-Reset. No wait is ever longer than PYBOSSA_RATE_LIMIT_MAX_WAIT_SECONDS
-# (a guard against a skewed clock or an absurd Reset header).
+# PYBOSSA's rate limit (300 requests per 15 min per endpoint and address): a worker waits in-process up to
+# PYBOSSA_RATE_LIMIT_SLEEP_SECONDS for its window to reset, else requeues the settlement until X-RateLimit-Reset;
+# no wait is longer than PYBOSSA_RATE_LIMIT_MAX_WAIT_SECONDS (a skewed clock, an absurd Reset header).
 PYBOSSA_RATE_LIMIT_SLEEP_SECONDS: float = env.float("PYBOSSA_RATE_LIMIT_SLEEP_SECONDS", default=10.0)
 PYBOSSA_RATE_LIMIT_MAX_WAIT_SECONDS: int = env.int("PYBOSSA_RATE_LIMIT_MAX_WAIT_SECONDS", default=3600)
 # Modules whose callables a source may name as its analysis (saving one imports it).

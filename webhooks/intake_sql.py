@@ -1,4 +1,4 @@
-"""The intake's common case in one database round trip, on PostgreSQL.
+"""The intake's common case in one database round trip (settings.INTAKE_ONE_STATEMENT, on by default).
 
 An accepted completion of a source that is not paused is stored, applied and
 queued for delivery by one call of the server-side function
@@ -31,10 +31,6 @@ _CALL = (
 
 class SourceChanged(Exception):
     """The source changed since it was read: nothing was written; read it again and start over."""
-
-
-def fast_path_available() -> bool:
-    return connection.vendor == "postgresql"
 
 
 def completion_receive(

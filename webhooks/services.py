@@ -23,7 +23,7 @@ from results.services import (
 )
 from webhooks.adapters import Action, ParsedEvent, PayloadInvalid, Reset, Settle, parse_event, settlement_queue
 from webhooks.adapters.base import json_int
-from webhooks.intake_sql import SourceChanged, completion_receive, fast_path_available
+from webhooks.intake_sql import SourceChanged, completion_receive
 from webhooks.models import Event, Source
 from webhooks.selectors import source_is_current
 
@@ -153,7 +153,7 @@ def event_receive(
     """
     parsed: ParsedEvent = parse_event(source, body_parse(body), header_id=header_id, query=query)
     now = timezone.now()
-    if isinstance(parsed.action, Completion) and not source.paused and fast_path_available():
+    if isinstance(parsed.action, Completion) and not source.paused and settings.INTAKE_ONE_STATEMENT:
         # The common case: one statement, which checks the source itself.
         outcome, event_id = completion_receive(
             source=source,

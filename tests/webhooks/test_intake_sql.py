@@ -18,6 +18,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from django.test import override_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -112,7 +113,7 @@ def _state(source: Source) -> dict[str, Any]:
 @contextmanager
 def _python_only() -> Iterator[None]:
     """Native completions through the Python path, the one resets, PYBOSSA credits and resumed events take."""
-    with mock.patch("webhooks.services.fast_path_available", return_value=False):
+    with override_settings(INTAKE_ONE_STATEMENT=False):
         yield
 
 
